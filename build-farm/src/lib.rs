@@ -1,0 +1,1 @@
+//! Build farm plumbing: fingerprints and atomic cache entries.

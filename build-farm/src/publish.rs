@@ -1,0 +1,145 @@
+//! Atomic publication of files and directories.
+//!
+//! Everything a stage produces is first written under a staging directory
+//! created *in the same parent* as its destination (rename is only atomic
+//! within one filesystem), then renamed into place. A [`Staging`] that is
+//! dropped without being published removes itself, so an error or a panic
+//! leaves nothing half-written behind.
+
+use serde::Serialize;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Errors while staging or publishing an artifact.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// An I/O operation failed on a path.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The path it was done to.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> PublishError + 'a {
+    move |source| PublishError::Io { op, path: path.to_path_buf(), source }
+}
+
+/// A staging directory that becomes `dest` on [`publish`](Staging::publish)
+/// and disappears if dropped unpublished.
+#[derive(Debug)]
+pub struct Staging {
+    dir: Option<tempfile::TempDir>,
+    dest: PathBuf,
+}
+
+impl Staging {
+    /// Create a staging directory beside `dest` (which must not exist yet).
+    pub fn new(dest: &Path) -> Result<Self, PublishError> {
+        let parent = dest.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(parent).map_err(io("create directory", parent))?;
+        let dir = tempfile::Builder::new()
+            .prefix(".staging-")
+            .tempdir_in(parent)
+            .map_err(io("create staging directory in", parent))?;
+        Ok(Self { dir: Some(dir), dest: dest.to_path_buf() })
+    }
+
+    /// Where to write the artifact's files.
+    pub fn path(&self) -> &Path {
+        self.dir.as_ref().map(|d| d.path()).unwrap_or(&self.dest)
+    }
+
+    /// Where the artifact will live once published.
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Rename the staging directory to its destination. If another process
+    /// published the same content-addressed entry first, theirs is kept and
+    /// ours discarded: both are the same inputs, so either is right.
+    pub fn publish(mut self) -> Result<PathBuf, PublishError> {
+        let dir = self.dir.take().expect("staging directory present until published");
+        let staged = dir.keep();
+        publish_dir(&staged, &self.dest)?;
+        Ok(self.dest.clone())
+    }
+}
+
+/// Rename `staged` to `dest`; if `dest` already exists, remove `staged`.
+pub fn publish_dir(staged: &Path, dest: &Path) -> Result<(), PublishError> {
+    match fs::rename(staged, dest) {
+        Ok(()) => Ok(()),
+        Err(_) if dest.is_dir() => {
+            fs::remove_dir_all(staged).map_err(io("remove superseded staging", staged))
+        }
+        Err(e) => {
+            let _ = fs::remove_dir_all(staged);
+            Err(PublishError::Io { op: "rename staging directory to", path: dest.to_path_buf(), source: e })
+        }
+    }
+}
+
+/// Write `bytes` to `path` through a temporary file in the same directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PublishError> {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(io("create directory", parent))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(parent).map_err(io("create temporary file in", parent))?;
+    tmp.write_all(bytes).map_err(io("write", path))?;
+    tmp.persist(path).map_err(|e| PublishError::Io { op: "rename into", path: path.to_path_buf(), source: e.error })?;
+    Ok(())
+}
+
+/// Serialize `value` as pretty JSON and write it atomically.
+pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), PublishError> {
+    let mut text = serde_json::to_vec_pretty(value)
+        .map_err(|e| PublishError::Io { op: "serialize", path: path.to_path_buf(), source: e.into() })?;
+    text.push(b'\n');
+    write_atomic(path, &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropped_staging_leaves_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let dest = root.path().join("entry");
+        {
+            let s = Staging::new(&dest).unwrap();
+            fs::write(s.path().join("half"), b"x").unwrap();
+        }
+        assert!(!dest.exists());
+        assert_eq!(fs::read_dir(root.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn published_staging_becomes_dest_and_second_publisher_yields() {
+        let root = tempfile::tempdir().unwrap();
+        let dest = root.path().join("entry");
+        let a = Staging::new(&dest).unwrap();
+        fs::write(a.path().join("f"), b"first").unwrap();
+        let b = Staging::new(&dest).unwrap();
+        fs::write(b.path().join("f"), b"second").unwrap();
+        a.publish().unwrap();
+        b.publish().unwrap();
+        assert_eq!(fs::read(dest.join("f")).unwrap(), b"first");
+        assert_eq!(fs::read_dir(root.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn write_atomic_replaces_whole_file() {
+        let root = tempfile::tempdir().unwrap();
+        let p = root.path().join("m.json");
+        write_json_atomic(&p, &serde_json::json!({"a": 1})).unwrap();
+        write_json_atomic(&p, &serde_json::json!({"a": 2})).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&fs::read(&p).unwrap()).unwrap();
+        assert_eq!(v["a"], 2);
+    }
+}

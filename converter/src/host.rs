@@ -1,1 +1,135 @@
-//! (stub)
+//! What the host machine provides: Debian packages and toolchain versions.
+//!
+//! Stages declare the packages they need; missing ones are installed with
+//! apt-get when we are root (saying so), otherwise the error names the exact
+//! command to run. Toolchain versions feed build fingerprints and manifests.
+
+use serde::{Deserialize, Serialize};
+use std::process::Command;
+
+/// Errors about the host environment.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// Packages are missing and could not be installed.
+    #[error("missing Debian packages for {purpose}: {packages}; install them with: sudo apt-get install -y {packages}{detail}")]
+    MissingPackages {
+        /// What they are for.
+        purpose: String,
+        /// Space-separated names.
+        packages: String,
+        /// Why automatic installation did not happen.
+        detail: String,
+    },
+    /// A required program is not on PATH.
+    #[error("`{program}` not found on PATH ({purpose})")]
+    MissingProgram {
+        /// The program.
+        program: String,
+        /// What it is for.
+        purpose: String,
+    },
+}
+
+/// Packages a `make` of the kernel needs.
+pub const KERNEL_BUILD_PACKAGES: &[&str] =
+    &["build-essential", "flex", "bison", "bc", "libelf-dev", "libssl-dev", "cpio", "xz-utils"];
+/// Packages `boot` needs.
+pub const BOOT_PACKAGES: &[&str] = &["qemu-system-x86", "busybox-static"];
+
+fn is_installed(pkg: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", pkg])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn apt_install(pkgs: &[&str]) -> Result<(), String> {
+    let run = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .output()
+            .map_err(|e| format!("apt-get: {e}"))
+    };
+    let mut args = vec!["install", "-y", "--no-install-recommends"];
+    args.extend_from_slice(pkgs);
+    let first = run(&args)?;
+    if first.status.success() {
+        return Ok(());
+    }
+    // A fresh machine may have no package lists yet: update once and retry.
+    run(&["update"])?;
+    let second = run(&args)?;
+    if second.status.success() {
+        Ok(())
+    } else {
+        let err = String::from_utf8_lossy(&second.stderr);
+        Err(err.lines().rev().take(3).collect::<Vec<_>>().join(" | "))
+    }
+}
+
+/// Make sure Debian packages are installed, installing them if we can.
+/// `say` receives a line when something is being installed.
+pub fn ensure_packages(pkgs: &[&str], purpose: &str, say: &dyn Fn(&str)) -> Result<(), HostError> {
+    let missing: Vec<&str> = pkgs.iter().copied().filter(|p| !is_installed(p)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let packages = missing.join(" ");
+    if !is_root() {
+        return Err(HostError::MissingPackages { purpose: purpose.into(), packages, detail: String::new() });
+    }
+    say(&format!("installing {packages} (needed for {purpose}) with apt-get"));
+    apt_install(&missing).map_err(|detail| HostError::MissingPackages {
+        purpose: purpose.into(),
+        packages: packages.clone(),
+        detail: format!(" (apt-get failed: {detail})"),
+    })
+}
+
+/// Versions of the tools that shape a kernel image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Toolchain {
+    /// `gcc --version`, first line.
+    pub gcc: String,
+    /// `ld --version`, first line.
+    pub ld: String,
+    /// `make --version`, first line.
+    pub make: String,
+    /// `ccache --version`, first line, when ccache is used.
+    pub ccache: Option<String>,
+}
+
+/// First line of `program --version`, if it runs.
+pub fn version_line(program: &str) -> Option<String> {
+    let out = Command::new(program).arg("--version").output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout).lines().next().map(|l| l.trim().to_string())
+}
+
+impl Toolchain {
+    /// Read the host's toolchain.
+    pub fn detect() -> Result<Toolchain, HostError> {
+        let need = |p: &str| {
+            version_line(p).ok_or_else(|| HostError::MissingProgram { program: p.into(), purpose: "kernel build".into() })
+        };
+        Ok(Toolchain { gcc: need("gcc")?, ld: need("ld")?, make: need("make")?, ccache: version_line("ccache") })
+    }
+
+    /// The parts that change generated code: ccache does not, so it is
+    /// left out and turning it on or off never invalidates a build.
+    pub fn identity(&self) -> String {
+        format!("{}\n{}\n{}", self.gcc, self.ld, self.make)
+    }
+}

@@ -1,4 +1,4 @@
 //! Thin main: parse, run, map the result to an exit code.
 fn main() {
-    std::process::exit(0);
+    std::process::exit(xc_convert::cli::main());
 }

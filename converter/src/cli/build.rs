@@ -1,0 +1,69 @@
+//! `xc-convert build`
+
+use super::source_args::{shell_quote, SourceArgs};
+use crate::pipeline::build::{BuildRequest, Mode};
+use crate::pipeline::{self, Context};
+use std::path::PathBuf;
+
+/// Build a bootable kernel image for a profile.
+///
+/// Runs pull and config first when their results are missing, then the
+/// kernel build out of tree (with ccache when installed). The image
+/// directory (bzImage, vmlinux, System.map, config, build.log,
+/// manifest.json) is published atomically under a name that is the hash of
+/// every input; building the same inputs again is a cache hit. The last line
+/// of plain output is that directory, ready for `xc-convert boot`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Profile name or path to a .toml file.
+    #[arg(long, short, default_value = "minimal")]
+    pub profile: String,
+    /// Extra directory of profile .toml files.
+    #[arg(long, value_name = "DIR")]
+    pub profiles_dir: Option<PathBuf>,
+    /// Which kernel to build.
+    #[arg(long, value_enum, default_value_t = Mode::Stock)]
+    pub mode: Mode,
+    /// Parallel compile jobs [default: number of CPUs].
+    #[arg(short, long)]
+    pub jobs: Option<usize>,
+    /// Keep the object directory after a successful build (for debugging).
+    #[arg(long)]
+    pub keep_objdir: bool,
+}
+
+impl Args {
+    /// The canonical command that reproduces this build: machine-local flags
+    /// (-j, --cache, --json, --keep-objdir) are left out.
+    fn reproduce(&self) -> String {
+        let mut s = format!("xc-convert build {} --profile {}", self.source.to_command_line(), shell_quote(&self.profile));
+        if let Some(d) = &self.profiles_dir {
+            s.push_str(&format!(" --profiles-dir {}", shell_quote(&d.display().to_string())));
+        }
+        s.push_str(&format!(" --mode {}", self.mode));
+        s
+    }
+}
+
+/// Run `build`.
+pub fn exec(ctx: &Context, args: &Args) -> anyhow::Result<()> {
+    let configured = super::config::configure(ctx, &args.source, &args.profile, &args.profiles_dir)?;
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let req = BuildRequest { configured, mode: args.mode, jobs, reproduce: args.reproduce(), keep_objdir: args.keep_objdir };
+    let image = pipeline::build::run(ctx, &req)?;
+    let m = &image.manifest;
+    let human = format!(
+        "Linux {} profile {} ({}) bzImage {} KiB{}\n{}",
+        m.kernel_version,
+        m.profile,
+        m.mode,
+        m.image_size / 1024,
+        if image.cache_hit { " (cached)".to_string() } else { format!(" built in {:.0}s", m.build_seconds) },
+        image.dir.display()
+    );
+    let value = serde_json::json!({"output_dir": image.dir, "cache_hit": image.cache_hit, "manifest": m});
+    super::emit(&ctx.ui, &value, &human);
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! The flags that choose a kernel source, shared by pull, config and build.
+
+use crate::source::SourceSpec;
+use std::path::PathBuf;
+
+/// Where the kernel tree comes from (default: Debian's linux-source-6.1).
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Kernel source (one of)")]
+pub struct SourceArgs {
+    /// Debian's linux-source-X.Y tarball from /usr/src (installed with apt-get when missing).
+    #[arg(long, value_name = "X.Y", conflicts_with_all = ["tarball", "dir", "git"])]
+    pub kernel: Option<String>,
+    /// A kernel tarball (.tar, .tar.gz, .tar.xz); its top directory is stripped.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["dir", "git"])]
+    pub tarball: Option<PathBuf>,
+    /// Refuse the tarball unless its sha256 is this.
+    #[arg(long, value_name = "HEX", requires = "tarball")]
+    pub sha256: Option<String>,
+    /// A kernel source directory (copied into the cache, never modified).
+    #[arg(long, value_name = "PATH", conflicts_with = "git")]
+    pub dir: Option<PathBuf>,
+    /// A git repository holding a kernel tree...
+    #[arg(long, value_name = "REPO", requires = "git_ref")]
+    pub git: Option<PathBuf>,
+    /// ...and the commit, tag or branch to take from it.
+    #[arg(long = "ref", value_name = "REF", requires = "git")]
+    pub git_ref: Option<String>,
+}
+
+/// The kernel series used when no source flag is given.
+pub const DEFAULT_KERNEL: &str = "6.1";
+
+impl SourceArgs {
+    /// The source these flags name.
+    pub fn spec(&self) -> SourceSpec {
+        if let Some(t) = &self.tarball {
+            return SourceSpec::Tarball { path: t.clone(), sha256: self.sha256.clone() };
+        }
+        if let Some(d) = &self.dir {
+            return SourceSpec::Dir(d.clone());
+        }
+        if let (Some(repo), Some(rev)) = (&self.git, &self.git_ref) {
+            return SourceSpec::Git { repo: repo.clone(), rev: rev.clone() };
+        }
+        SourceSpec::Debian { series: self.kernel.clone().unwrap_or_else(|| DEFAULT_KERNEL.to_string()) }
+    }
+
+    /// These flags as they would be typed again (for reproducers).
+    pub fn to_command_line(&self) -> String {
+        let q = |p: &PathBuf| shell_quote(&p.display().to_string());
+        match self.spec() {
+            SourceSpec::Debian { series } => format!("--kernel {series}"),
+            SourceSpec::Tarball { path, sha256 } => {
+                format!("--tarball {}{}", q(&path), sha256.map(|s| format!(" --sha256 {s}")).unwrap_or_default())
+            }
+            SourceSpec::Dir(d) => format!("--dir {}", q(&d)),
+            SourceSpec::Git { repo, rev } => format!("--git {} --ref {}", q(&repo), shell_quote(&rev)),
+        }
+    }
+}
+
+/// Quote a word for a POSIX shell when it needs it.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}

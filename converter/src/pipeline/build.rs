@@ -1,0 +1,266 @@
+//! Stage 3: compile a bootable image and publish it with its manifest.
+//!
+//! The image directory's name and cache key are the hash of every input
+//! (the configuration's key, which already covers source and profile, the
+//! exact `.config`, the patch series, the toolchain and the make recipe), so a
+//! second build of the same inputs is a directory lookup, and nobody bumps a
+//! version number by hand.
+
+use super::configure::ConfiguredTree;
+use super::make::Make;
+use super::Context;
+use crate::host::Toolchain;
+use build_farm::{Fingerprint, Staging};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Which kernel to build from a tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The tree as it is.
+    Stock,
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Stock => "stock",
+        })
+    }
+}
+
+/// One file of the published image directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Artifact {
+    /// File name inside the directory.
+    pub file: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Hex sha256.
+    pub sha256: String,
+}
+
+/// `manifest.json`: what went into an image (see docs/metadata.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Schema version of this file.
+    pub schema: u32,
+    /// Kernel version from the tree's Makefile.
+    pub kernel_version: String,
+    /// Identity of the source input.
+    pub source_hash: String,
+    /// Where the source came from.
+    pub source_origin: String,
+    /// Profile name.
+    pub profile: String,
+    /// Profile layers, parents first.
+    pub profile_layers: Vec<String>,
+    /// The profile's base config target.
+    pub base: String,
+    /// Every requested option, as resolved (name -> y/m/n/value).
+    pub options: BTreeMap<String, String>,
+    /// stock or libos.
+    pub mode: Mode,
+    /// Patch files applied, in order (none for stock).
+    pub patch_series: Vec<String>,
+    /// Hash of the patch series, when there is one.
+    pub patch_series_hash: Option<String>,
+    /// Compiler, linker, make and ccache versions.
+    pub toolchain: Toolchain,
+    /// The configuration stage's key.
+    pub config_key: String,
+    /// This build's key (the directory name ends with its first 16 digits).
+    pub build_key: String,
+    /// The inputs that make up the key.
+    pub fingerprint: Fingerprint,
+    /// Wall-clock seconds the compile took.
+    pub build_seconds: f64,
+    /// Size of bzImage in bytes.
+    pub image_size: u64,
+    /// Every file of the directory with its hash.
+    pub artifacts: Vec<Artifact>,
+    /// The one command line that reproduces this build.
+    pub reproduce: String,
+    /// Unix time the build finished.
+    pub built_at: u64,
+}
+
+/// The hand-off to the boot stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuiltImage {
+    /// The published directory.
+    pub dir: PathBuf,
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// Whether it was already built.
+    pub cache_hit: bool,
+}
+
+/// Everything the build stage needs.
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    /// The verified configuration.
+    pub configured: ConfiguredTree,
+    /// Stock or libos.
+    pub mode: Mode,
+    /// make -j.
+    pub jobs: usize,
+    /// Command line recorded in the manifest.
+    pub reproduce: String,
+    /// Keep the object directory after a successful build.
+    pub keep_objdir: bool,
+}
+
+/// Files copied from the object directory into the image directory.
+const ARTIFACTS: &[(&str, &str)] = &[
+    ("arch/x86/boot/bzImage", "bzImage"),
+    ("vmlinux", "vmlinux"),
+    ("System.map", "System.map"),
+    (".config", "config"),
+];
+
+/// make variables that keep the build reproducible and identifiable.
+fn make_vars() -> Vec<String> {
+    vec![
+        "KBUILD_BUILD_USER=xc-convert".into(),
+        "KBUILD_BUILD_HOST=xc-convert".into(),
+        "KBUILD_BUILD_TIMESTAMP=xc-convert".into(),
+    ]
+}
+
+/// The build fingerprint.
+pub fn fingerprint(req: &BuildRequest, dot_config: &[u8], toolchain: &Toolchain) -> Fingerprint {
+    Fingerprint::new()
+        .with_hash("config", &req.configured.key)
+        .with("dot_config", dot_config)
+        .with("mode", req.mode.to_string())
+        .with("patches", "")
+        .with("toolchain", toolchain.identity())
+        .with_json("recipe", &(make_vars(), "bzImage"))
+}
+
+/// Load the manifest of an image directory.
+pub fn load_manifest(dir: &Path) -> anyhow::Result<Manifest> {
+    let p = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&p).map_err(|e| anyhow::anyhow!("{}: {e} (is this a directory made by `xc-convert build`?)", p.display()))?;
+    Ok(serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?)
+}
+
+/// Build (or find) the image.
+pub fn run(ctx: &Context, req: &BuildRequest) -> anyhow::Result<BuiltImage> {
+    let toolchain = Toolchain::detect()?;
+    let dot_config = std::fs::read(req.configured.dot_config())?;
+    let fp = fingerprint(req, &dot_config, &toolchain);
+    let c = &req.configured;
+    let name = format!("{}-{}-{}-{}", c.tree.version, c.profile.name, req.mode, fp.short_key());
+    let dir = ctx.cache.join("builds").join(&name);
+    if let Ok(manifest) = load_manifest(&dir) {
+        return Ok(BuiltImage { dir, manifest, cache_hit: true });
+    }
+    crate::host::ensure_packages(crate::host::KERNEL_BUILD_PACKAGES, "kernel build", &|m| ctx.ui.status(m))?;
+
+    // The object directory has a stable path per key: a failed build can be
+    // inspected and resumed, and ccache sees the same relative paths.
+    let objdir = ctx.cache.join("work").join(&name);
+    std::fs::create_dir_all(&objdir)?;
+    std::fs::write(objdir.join(".config"), &dot_config)?;
+    let log = ctx.cache.join("work").join(format!("{name}.log"));
+    let _ = std::fs::remove_file(&log);
+    let mut make = Make::new(&c.tree.root, &objdir);
+    make.jobs = req.jobs;
+    make.vars = make_vars();
+    if toolchain.ccache.is_some() {
+        make.vars.push("CC=ccache gcc".into());
+        make.env.push(("CCACHE_BASEDIR".into(), ctx.cache.display().to_string()));
+        make.env.push(("CCACHE_NOHASHDIR".into(), "1".into()));
+    }
+    let stats = ctx.cache.join("stats").join(format!("{}-{}-{}.units", c.tree.version.series(), c.profile.name, req.mode));
+    let expected: Option<u64> = std::fs::read_to_string(&stats).ok().and_then(|s| s.trim().parse().ok());
+    ctx.ui.status(&format!("building {name} with -j{} (log: {})", make.jobs, log.display()));
+    let pb = ctx.ui.progress(expected, "compiling");
+    let mut units = 0u64;
+    let started = Instant::now();
+    let result = make.run(&["bzImage"], &log, &mut |line| {
+        if is_unit_line(line) {
+            units += 1;
+            pb.set_position(units);
+            pb.set_message(line.trim().to_string());
+        }
+    });
+    pb.finish_and_clear();
+    result?;
+    let build_seconds = started.elapsed().as_secs_f64();
+    let _ = build_farm::write_atomic(&stats, units.to_string().as_bytes());
+
+    let staging = Staging::new(&dir)?;
+    let mut artifacts = Vec::new();
+    for (from, to) in ARTIFACTS {
+        let dest = staging.path().join(to);
+        std::fs::copy(objdir.join(from), &dest).map_err(|e| anyhow::anyhow!("copying {from} from {}: {e}", objdir.display()))?;
+        artifacts.push(describe(&dest, to)?);
+    }
+    std::fs::copy(&log, staging.path().join("build.log"))?;
+    let image_size = artifacts[0].size;
+    let manifest = Manifest {
+        schema: 1,
+        kernel_version: c.tree.version.to_string(),
+        source_hash: c.tree.source_hash.clone(),
+        source_origin: c.tree.origin.clone(),
+        profile: c.profile.name.clone(),
+        profile_layers: c.profile.layers.clone(),
+        base: c.profile.base.clone(),
+        options: c.profile.options.iter().map(|(k, v)| (k.clone(), v.setting.to_string())).collect(),
+        mode: req.mode,
+        patch_series: Vec::new(),
+        patch_series_hash: None,
+        toolchain,
+        config_key: c.key.clone(),
+        build_key: fp.key(),
+        fingerprint: fp,
+        build_seconds,
+        image_size,
+        artifacts,
+        reproduce: req.reproduce.clone(),
+        built_at: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+    };
+    build_farm::write_json_atomic(&staging.path().join("manifest.json"), &manifest)?;
+    let dir = staging.publish()?;
+    if !req.keep_objdir {
+        let _ = std::fs::remove_dir_all(&objdir);
+        let _ = std::fs::remove_file(&log);
+    }
+    Ok(BuiltImage { dir, manifest, cache_hit: false })
+}
+
+/// Kbuild's quiet output names one unit per line: "  CC      kernel/fork.o".
+fn is_unit_line(line: &str) -> bool {
+    line.strip_prefix("  ")
+        .and_then(|r| r.split_whitespace().next())
+        .is_some_and(|w| w.len() >= 2 && w.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' || c == '-'))
+}
+
+fn describe(path: &Path, name: &str) -> std::io::Result<Artifact> {
+    use sha2::{Digest, Sha256};
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let size = std::io::copy(&mut f, &mut h)?;
+    Ok(Artifact { file: name.to_string(), size, sha256: hex::encode(h.finalize()) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kbuild_unit_lines_are_counted_and_others_not() {
+        assert!(is_unit_line("  CC      kernel/fork.o"));
+        assert!(is_unit_line("  LD      vmlinux"));
+        assert!(is_unit_line("  HOSTCC  scripts/basic/fixdep"));
+        assert!(!is_unit_line("make[1]: Entering directory"));
+        assert!(!is_unit_line("kernel/fork.c:12: warning: x"));
+        assert!(!is_unit_line("  #"));
+    }
+}

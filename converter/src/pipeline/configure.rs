@@ -1,0 +1,261 @@
+//! Stage 2: a verified `.config` for a tree and a resolved profile.
+//!
+//! tuxmake's recipe, with a proof at the end: start from the profile's base
+//! (`make tinyconfig`), write every requested option into `.config`, run
+//! `make olddefconfig`, then read the final `.config` back and check each
+//! request. Kconfig silently drops what it cannot satisfy; we do not: an
+//! option that did not survive is an error that says why, from the tree's
+//! own Kconfig files.
+
+use super::make::Make;
+use super::Context;
+use crate::kconfig::{DotConfig, KconfigDb, Requested, SymbolKind};
+use crate::profile::{ResolvedProfile, Setting};
+use crate::source::KernelTree;
+use build_farm::{Fingerprint, Staging};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Bases a profile may start from: make targets of the kernel's kconfig.
+pub const BASES: &[&str] = &["tinyconfig", "allnoconfig", "defconfig", "x86_64_defconfig", "kvm_guest.config"];
+
+/// A requested option that `olddefconfig` did not keep.
+#[derive(Debug, Clone, Serialize)]
+pub struct LostOption {
+    /// Option name without CONFIG_.
+    pub option: String,
+    /// What the profile asked.
+    pub wanted: String,
+    /// What the final .config has.
+    pub got: String,
+    /// Profile layer that asked.
+    pub from: String,
+    /// Why, from the Kconfig files.
+    pub why: String,
+}
+
+/// Errors of the configure stage.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The profile names options the tree does not define.
+    #[error("{} option(s) in profile `{profile}` do not exist in Linux {version}:\n{}", .unknown.len(), .unknown.iter().map(|u| format!("  CONFIG_{} (from {}){}", u.0, u.1, u.2.as_ref().map(|s| format!(": did you mean CONFIG_{s}?")).unwrap_or_default())).collect::<Vec<_>>().join("\n"))]
+    UnknownOptions {
+        /// Profile name.
+        profile: String,
+        /// Kernel version.
+        version: String,
+        /// (option, layer, suggestion)
+        unknown: Vec<(String, String, Option<String>)>,
+    },
+    /// Options did not survive olddefconfig.
+    #[error("{} requested option(s) did not survive olddefconfig for profile `{profile}` on Linux {version}:\n{}", .lost.len(), .lost.iter().map(|l| format!("  CONFIG_{} wanted {} (from {}), got {}: {}", l.option, l.wanted, l.from, l.got, l.why)).collect::<Vec<_>>().join("\n"))]
+    OptionsLost {
+        /// Profile name.
+        profile: String,
+        /// Kernel version.
+        version: String,
+        /// Every lost option.
+        lost: Vec<LostOption>,
+    },
+    /// The profile's base is not one we know how to make.
+    #[error("profile `{profile}` starts from unknown base `{base}`; known bases: {}", BASES.join(", "))]
+    UnknownBase {
+        /// Profile.
+        profile: String,
+        /// Its base.
+        base: String,
+    },
+}
+
+/// The hand-off to the build stage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConfiguredTree {
+    /// The tree that was configured.
+    pub tree: KernelTree,
+    /// The resolved profile.
+    pub profile: ResolvedProfile,
+    /// The cache key of this configuration.
+    pub key: String,
+    /// The cache entry directory.
+    pub dir: PathBuf,
+    /// Number of requested options verified in the final .config.
+    pub verified: usize,
+    /// Whether the entry was already cached.
+    #[serde(skip)]
+    pub cache_hit: bool,
+}
+
+impl ConfiguredTree {
+    /// The verified `.config`.
+    pub fn dot_config(&self) -> PathBuf {
+        self.dir.join("config")
+    }
+}
+
+/// The configure fingerprint: the tree, the profile as resolved and the compiler
+/// (Kconfig reads the compiler's version and capabilities).
+pub fn fingerprint(tree: &KernelTree, profile: &ResolvedProfile, toolchain: &crate::host::Toolchain) -> Fingerprint {
+    Fingerprint::new()
+        .with_hash("source", &tree.source_hash)
+        .with_json("profile", &(&profile.base, &profile.options))
+        .with("toolchain", toolchain.identity())
+        .with("recipe", "tinyconfig+fragment+olddefconfig; verify")
+}
+
+/// Configure `tree` with `profile`, or return the cached result.
+pub fn run(ctx: &Context, tree: &KernelTree, profile: &ResolvedProfile) -> anyhow::Result<ConfiguredTree> {
+    let toolchain = crate::host::Toolchain::detect()?;
+    let fp = fingerprint(tree, profile, &toolchain);
+    let dir = ctx.cache.join("configs").join(format!("{}-{}-{}", tree.version, profile.name, fp.short_key()));
+    let record = dir.join("configured.json");
+    if let Ok(text) = std::fs::read_to_string(&record) {
+        if let Ok(mut c) = serde_json::from_str::<ConfiguredTree>(&text) {
+            c.cache_hit = true;
+            return Ok(c);
+        }
+    }
+    if !BASES.contains(&profile.base.as_str()) {
+        return Err(ConfigError::UnknownBase { profile: profile.name.clone(), base: profile.base.clone() }.into());
+    }
+    crate::host::ensure_packages(crate::host::KERNEL_BUILD_PACKAGES, "kernel configuration", &|m| ctx.ui.status(m))?;
+    ctx.ui.status(&format!("reading Kconfig of Linux {}", tree.version));
+    let db = KconfigDb::load(&tree.root, "x86")?;
+    check_names(&db, tree, profile)?;
+
+    let staging = Staging::new(&dir)?;
+    let objdir = staging.path().join("obj");
+    let log = staging.path().join("config.log");
+    let make = Make::new(&tree.root, &objdir);
+    ctx.ui.status(&format!("make {} (Linux {}, profile {})", profile.base, tree.version, profile.name));
+    make.run(&[&profile.base], &log, &mut |_| {})?;
+    let dot = objdir.join(".config");
+    apply_options(&dot, &db, profile)?;
+    make.run(&["olddefconfig"], &log, &mut |_| {})?;
+    let final_config = DotConfig::parse(&std::fs::read_to_string(&dot)?);
+    verify(&db, &final_config, tree, profile)?;
+
+    std::fs::copy(&dot, staging.path().join("config"))?;
+    std::fs::remove_dir_all(&objdir)?;
+    let configured = ConfiguredTree {
+        tree: tree.clone(),
+        profile: profile.clone(),
+        key: fp.key(),
+        dir: dir.clone(),
+        verified: profile.options.len(),
+        cache_hit: false,
+    };
+    build_farm::write_json_atomic(&staging.path().join("configured.json"), &configured)?;
+    build_farm::write_json_atomic(&staging.path().join("fingerprint.json"), &fp)?;
+    staging.publish()?;
+    Ok(configured)
+}
+
+/// Every option the profile names must exist in this tree.
+fn check_names(db: &KconfigDb, tree: &KernelTree, profile: &ResolvedProfile) -> Result<(), ConfigError> {
+    let unknown: Vec<_> = profile
+        .options
+        .iter()
+        .filter(|(name, _)| !db.contains(name))
+        .map(|(name, o)| (name.clone(), o.from.clone(), db.suggest(name)))
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::UnknownOptions { profile: profile.name.clone(), version: tree.version.to_string(), unknown })
+    }
+}
+
+/// The `.config` line for a setting, quoting strings as Kconfig does.
+fn config_line(name: &str, setting: &Setting, kind: Option<&SymbolKind>) -> String {
+    match setting {
+        Setting::Yes => format!("CONFIG_{name}=y"),
+        Setting::Module => format!("CONFIG_{name}=m"),
+        Setting::No => format!("# CONFIG_{name} is not set"),
+        Setting::Value(v) => match kind {
+            Some(SymbolKind::String) => format!("CONFIG_{name}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")),
+            _ => format!("CONFIG_{name}={v}"),
+        },
+    }
+}
+
+/// Replace (or append) each requested option's line in `.config`.
+fn apply_options(dot: &Path, db: &KconfigDb, profile: &ResolvedProfile) -> std::io::Result<()> {
+    let text = std::fs::read_to_string(dot)?;
+    let owned = |line: &str| -> Option<String> {
+        let l = line.trim();
+        let name = l.strip_prefix("# CONFIG_").and_then(|r| r.strip_suffix(" is not set"))
+            .or_else(|| l.strip_prefix("CONFIG_").and_then(|r| r.split('=').next()))?;
+        profile.options.contains_key(name).then(|| name.to_string())
+    };
+    let mut out: Vec<String> = text.lines().filter(|l| owned(l).is_none()).map(str::to_string).collect();
+    out.push("# --- xc-convert profile ---".into());
+    for (name, o) in &profile.options {
+        out.push(config_line(name, &o.setting, db.symbol(name).map(|s| &s.kind)));
+    }
+    std::fs::write(dot, out.join("\n") + "\n")
+}
+
+/// What the final .config holds for an option, as profile text ("n" when unset).
+fn final_value(config: &DotConfig, name: &str) -> String {
+    config.get(name).map(|v| v.trim_matches('"').to_string()).unwrap_or_else(|| "n".to_string())
+}
+
+fn satisfied(setting: &Setting, got: &str) -> bool {
+    match setting {
+        Setting::Yes => got == "y",
+        Setting::Module => got == "m",
+        Setting::No => got == "n",
+        Setting::Value(v) => {
+            let norm = |s: &str| {
+                let s = s.trim().to_ascii_lowercase();
+                s.strip_prefix("0x").map(|h| u64::from_str_radix(h, 16).map(|n| n.to_string()).unwrap_or(s.clone())).unwrap_or(s)
+            };
+            norm(v) == norm(got)
+        }
+    }
+}
+
+fn requested(setting: &Setting) -> Requested {
+    match setting {
+        Setting::Yes => Requested::Yes,
+        Setting::Module => Requested::Module,
+        Setting::No => Requested::No,
+        Setting::Value(v) => Requested::Value(v.clone()),
+    }
+}
+
+/// Check every request against the final .config; explain each loss.
+pub fn verify(db: &KconfigDb, config: &DotConfig, tree: &KernelTree, profile: &ResolvedProfile) -> Result<(), ConfigError> {
+    let lost: Vec<LostOption> = profile
+        .options
+        .iter()
+        .filter_map(|(name, o)| {
+            let got = final_value(config, name);
+            if satisfied(&o.setting, &got) {
+                return None;
+            }
+            let why = db.explain(name, &requested(&o.setting), config).summary;
+            Some(LostOption { option: name.clone(), wanted: o.setting.to_string(), got, from: o.from.clone(), why })
+        })
+        .collect();
+    if lost.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::OptionsLost { profile: profile.name.clone(), version: tree.version.to_string(), lost })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_compare_like_kconfig() {
+        assert!(satisfied(&Setting::Value("0x10".into()), "16"));
+        assert!(satisfied(&Setting::Value("0X1f".into()), "0x1F"));
+        assert!(satisfied(&Setting::No, "n"));
+        assert!(!satisfied(&Setting::Yes, "m"));
+        assert_eq!(config_line("A", &Setting::No, None), "# CONFIG_A is not set");
+        assert_eq!(config_line("S", &Setting::Value("a\"b".into()), Some(&SymbolKind::String)), "CONFIG_S=\"a\\\"b\"");
+    }
+}

@@ -1,0 +1,71 @@
+//! End to end on real Debian kernel trees: pull -> config minimal -> build
+//! -> boot, and the probe's line read back from the guest.
+
+use std::time::Instant;
+use xc_tests::{heavy, shared_cache, xc};
+
+fn pipeline(series: &str) {
+    let _lock = heavy();
+    let cache = shared_cache();
+
+    // pull: version comes from the tree's Makefile; the second pull is a hit.
+    let first = xc(&cache, &["--json", "pull", "--kernel", series]).expect_code(0).json();
+    let version = first["tree"]["version"].as_object().expect("version object").clone();
+    let full = format!("{}.{}.{}", version["version"], version["patchlevel"], version["sublevel"]);
+    assert!(full.starts_with(&format!("{series}.")), "pulled {full} for {series}");
+    let t = Instant::now();
+    let second = xc(&cache, &["--json", "pull", "--kernel", series]).expect_code(0).json();
+    assert_eq!(second["cache_hit"], true);
+    assert_eq!(second["tree"]["source_hash"], first["tree"]["source_hash"]);
+    assert!(t.elapsed().as_secs() < 20, "second pull took {:?}", t.elapsed());
+
+    // config: every requested option verified.
+    let cfg = xc(&cache, &["--json", "config", "--kernel", series, "--profile", "minimal"]).expect_code(0).json();
+    let dot = std::fs::read_to_string(cfg["dot_config"].as_str().unwrap()).unwrap();
+    assert!(dot.contains("CONFIG_SERIAL_8250_CONSOLE=y"));
+    assert!(dot.contains("# CONFIG_IA32_EMULATION is not set"));
+    let kpti = if series == "6.1" { "CONFIG_PAGE_TABLE_ISOLATION=y" } else { "CONFIG_MITIGATION_PAGE_TABLE_ISOLATION=y" };
+    assert!(dot.contains(kpti), "{kpti} missing: per-version profile block not applied");
+
+    // build: image + manifest; the last plain line is the output dir.
+    let build = xc(&cache, &["--json", "build", "--kernel", series, "--profile", "minimal"]).expect_code(0).json();
+    let dir = std::path::PathBuf::from(build["output_dir"].as_str().unwrap());
+    for f in ["bzImage", "vmlinux", "System.map", "config", "manifest.json"] {
+        assert!(dir.join(f).is_file(), "{f} missing in {}", dir.display());
+    }
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["kernel_version"].as_str().unwrap(), full.as_str());
+    assert_eq!(m["profile"], "minimal");
+    assert_eq!(m["mode"], "stock");
+    assert_eq!(m["options"]["SERIAL_8250_CONSOLE"], "y");
+    assert_eq!(m["image_size"].as_u64().unwrap(), std::fs::metadata(dir.join("bzImage")).unwrap().len());
+    assert!(m["reproduce"].as_str().unwrap().contains(&format!("--kernel {series} --profile minimal")));
+    assert!(dir.file_name().unwrap().to_string_lossy().ends_with(&m["build_key"].as_str().unwrap()[..16]));
+
+    // the same inputs again: a cache hit, same directory, plain output ends with it.
+    let t = Instant::now();
+    let again = xc(&cache, &["build", "--kernel", series, "--profile", "minimal"]).expect_code(0);
+    assert_eq!(again.stdout.lines().last().unwrap(), dir.display().to_string());
+    assert!(t.elapsed().as_secs() < 30, "cached build took {:?}", t.elapsed());
+
+    // boot: the probe's line from the guest; a stock kernel runs processes at CPL 3.
+    let boot = xc(&cache, &["--json", "boot", dir.to_str().unwrap()]).expect_code(0).json();
+    assert_eq!(boot["passed"], true, "{boot:#}");
+    let probe = &boot["console"]["probes"][0];
+    assert_eq!(probe["cpl"], 3);
+    assert_eq!(probe["cs"], 0x33);
+    assert_eq!(probe["release"].as_str().unwrap(), full.as_str());
+    assert!(probe["getppid_ns"].as_f64().unwrap() > 0.0);
+    let console = std::fs::read_to_string(boot["console_log"].as_str().unwrap()).unwrap();
+    assert!(console.contains(&format!("Linux version {full}")));
+}
+
+#[test]
+fn stock_6_1_pulls_configures_builds_and_boots() {
+    pipeline("6.1");
+}
+
+#[test]
+fn stock_6_12_pulls_configures_builds_and_boots() {
+    pipeline("6.12");
+}

@@ -1,17 +1,46 @@
-//! Build script: embed the kconfig profiles (and, later, guest programs).
+//! Build script: embed the kconfig profiles, and compile the guest programs
+//! in `guest/*.c` and embed them.
+//!
+//! The guest programs run inside the booted kernel, not on the host, so they
+//! are linked statically (the initramfs has no libc) and handed to the
+//! `xc-convert` binary as byte arrays. That way a single binary can build a
+//! test initramfs without any guest toolchain at run time.
+
 use std::env;
+use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Directory (relative to the crate root) holding the guest C sources.
+const GUEST_DIR: &str = "guest";
+/// Generated Rust file, included by `src/guest/mod.rs`.
+const GENERATED: &str = "guest_programs.rs";
 
 fn main() {
-    let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
-    embed_profiles(&out);
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
+    let guest_dir = manifest_dir.join(GUEST_DIR);
+    println!("cargo:rerun-if-changed={}", guest_dir.display());
+
+    let sources = guest_sources(&guest_dir);
+    let mut programs = Vec::new();
+    for src in &sources {
+        println!("cargo:rerun-if-changed={}", src.display());
+        let name = program_name(src);
+        let exe = out_dir.join(format!("guest-{name}"));
+        compile_static(src, &exe);
+        programs.push((name, exe));
+    }
+    let generated = render_table(&programs);
+    fs::write(out_dir.join(GENERATED), generated).expect("write generated guest table");
+    embed_profiles(&manifest_dir, &out_dir);
 }
 
 /// Generate `profiles.rs`: one (name, text) entry per kconfig-profiles/*.toml,
-/// so the binary works from anywhere and `--help` lists exactly what ships.
-fn embed_profiles(out: &Path) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kconfig-profiles");
+/// so the binary works from anywhere and lists exactly what ships.
+fn embed_profiles(manifest_dir: &Path, out: &Path) {
+    let dir = manifest_dir.join("../kconfig-profiles");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut entries: Vec<PathBuf> = fs::read_dir(&dir)
         .expect("kconfig-profiles/ beside converter/")
@@ -22,10 +51,65 @@ fn embed_profiles(out: &Path) {
     let mut code = String::from("/// (name, TOML text) of every shipped profile.\npub static PROFILES: &[(&str, &str)] = &[\n");
     for p in entries {
         println!("cargo:rerun-if-changed={}", p.display());
-        let name = p.file_stem().unwrap().to_string_lossy().into_owned();
-        let abs = p.canonicalize().unwrap();
-        code.push_str(&format!("    ({name:?}, include_str!({:?})),\n", abs.display().to_string()));
+        let name = p.file_stem().expect("file name").to_string_lossy().into_owned();
+        let abs = p.canonicalize().expect("profile path");
+        writeln!(code, "    ({name:?}, include_str!({:?})),", abs.display().to_string()).expect("write to String");
     }
     code.push_str("];\n");
-    fs::write(out.join("profiles.rs"), code).unwrap();
+    fs::write(out.join("profiles.rs"), code).expect("write generated profile table");
+}
+
+/// All `*.c` files in `dir`, sorted so the embedded table is deterministic.
+fn guest_sources(dir: &Path) -> Vec<PathBuf> {
+    let entries = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot read guest source dir {}: {e}", dir.display()));
+    let mut sources: Vec<PathBuf> = entries
+        .map(|entry| entry.expect("read guest dir entry").path())
+        .filter(|p| p.extension().is_some_and(|ext| ext == "c"))
+        .collect();
+    sources.sort();
+    sources
+}
+
+fn program_name(src: &Path) -> String {
+    let stem = src.file_stem().and_then(|s| s.to_str());
+    let name = stem.unwrap_or_else(|| panic!("guest source {} has no UTF-8 name", src.display()));
+    assert!(
+        name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        "guest program name {name:?} must be [A-Za-z0-9_-] (it becomes /xc/<name> and a shell word)"
+    );
+    name.to_owned()
+}
+
+/// Compile one source with the compiler `cc` detects for the target, adding
+/// `-static` ourselves because `cc` only knows how to build libraries.
+fn compile_static(src: &Path, exe: &Path) {
+    let compiler = cc::Build::new().debug(false).cargo_metadata(false).get_compiler();
+    let mut cmd: Command = compiler.to_command();
+    cmd.args(["-static", "-O2", "-Wall", "-o"]).arg(exe).arg(src);
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run guest compiler {cmd:?}: {e}"));
+    assert!(
+        status.success(),
+        "compiling guest program {} failed ({status}); command: {cmd:?}\n\
+         hint: static linking needs the libc static archives (Debian: libc6-dev)",
+        src.display()
+    );
+}
+
+/// Emit a `BUILTIN` slice of `GuestProgram`s with `include_bytes!` payloads.
+fn render_table(programs: &[(String, PathBuf)]) -> String {
+    let mut out = String::from("// @generated by converter/build.rs: do not edit.\n");
+    out.push_str("pub(crate) static BUILTIN: &[GuestProgram] = &[\n");
+    for (name, exe) in programs {
+        writeln!(
+            out,
+            "    GuestProgram {{ name: {name:?}, bytes: include_bytes!({path:?}) }},",
+            path = exe.display().to_string()
+        )
+        .expect("write to String");
+    }
+    out.push_str("];\n");
+    out
 }

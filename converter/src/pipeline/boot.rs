@@ -93,7 +93,8 @@ pub fn run(ctx: &Context, req: &BootRequest) -> anyhow::Result<BootReport> {
     };
     std::fs::create_dir_all(&out_dir)?;
     let initrd = out_dir.join("initramfs.cpio");
-    let spec = InitramfsSpec { programs: payloads(&req.programs)?, busybox: PathBuf::from("/bin/busybox") };
+    let busybox = guest::find_busybox().or_else(|_| guest::install_busybox())?;
+    let spec = InitramfsSpec { programs: payloads(&req.programs)?, busybox };
     guest::initramfs::write_initramfs(&spec, &initrd)?;
 
     let console_log = out_dir.join("console.log");
@@ -117,7 +118,10 @@ pub fn run(ctx: &Context, req: &BootRequest) -> anyhow::Result<BootReport> {
     })?;
     let text = std::fs::read_to_string(&console_log).unwrap_or_default();
     let console = qemu::parse_console(&text);
-    let failures = judge(&console, &req.programs, &manifest.kernel_version, manifest.mode, outcome.timed_out);
+    let mut failures = judge(&console, &req.programs, &manifest.kernel_version, manifest.mode, outcome.timed_out);
+    if !console.booted && !outcome.stderr.trim().is_empty() {
+        failures.push(format!("qemu said: {}", outcome.stderr.trim()));
+    }
     let report = BootReport {
         passed: failures.is_empty(),
         failures,

@@ -51,6 +51,13 @@ pub struct Dep {
     pub definition: usize,
 }
 
+impl Dep {
+    /// The expression as written in the file.
+    pub fn text(&self) -> &str {
+        &self.cond.text
+    }
+}
+
 /// A `select`/`imply` edge. In `Symbol::selected_by` `symbol` is the selector;
 /// in `Symbol::selects` it is the target.
 #[derive(Debug, Clone, PartialEq, Serialize)]

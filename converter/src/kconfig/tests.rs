@@ -415,6 +415,43 @@ fn symbols_defined_twice_are_merged() {
     assert_eq!(e.unmet, vec![("B".to_string(), "n".to_string())]);
 }
 
+#[test]
+fn unresolved_and_overridden_variables() {
+    let dir = tree(&[
+        ("Kconfig", "source \"arch/$(FOO)/Kconfig\"\n"),
+        ("arch/bar/Kconfig", "config BAR\n\tbool\n"),
+    ]);
+    let err = KconfigDb::load(dir.path(), "x86").expect_err("unknown var");
+    assert_eq!(
+        err.to_string(),
+        "Kconfig:1: unknown variable `$(FOO)` in source path"
+    );
+    let mut options = LoadOptions::new(dir.path(), "x86");
+    options.vars.insert("FOO".into(), "bar".into());
+    let db = KconfigDb::load_with(dir.path(), &options).expect("load");
+    assert!(db.contains("BAR"));
+}
+
+#[test]
+fn tristate_limited_to_module_by_dependency() {
+    let dir = tree(&[(
+        "Kconfig",
+        "config MODULES\n\tbool \"m\"\nconfig LIB\n\ttristate \"lib\"\nconfig DRV\n\ttristate \"drv\"\n\tdepends on LIB\n",
+    )]);
+    let db = KconfigDb::load(dir.path(), "x86").expect("load");
+    let config = DotConfig::parse("CONFIG_MODULES=y\nCONFIG_LIB=m\nCONFIG_DRV=m\n");
+    let e = db.explain("DRV", &Requested::Yes, &config);
+    assert_eq!(e.reason, Reason::UnmetDependencies);
+    assert_eq!(e.unmet, vec![("LIB".to_string(), "m".to_string())]);
+    assert_eq!(
+        db.explain("DRV", &Requested::Module, &config).reason,
+        Reason::Satisfied
+    );
+    // Expressions evaluate directly against a .config too.
+    let expr = Expr::parse("LIB && !ABSENT && MODULES = y").expect("parse");
+    assert_eq!(expr.eval(&config), Tristate::M);
+}
+
 /// A real kernel tree from `env_var`, or None (with a note) when absent.
 fn real_tree(env_var: &str, default: &str) -> Option<std::path::PathBuf> {
     let path = std::env::var(env_var).unwrap_or_else(|_| default.to_string());

@@ -157,12 +157,37 @@ impl Ctx<'_> {
             .collect()
     }
 
-    /// Undefined symbols evaluate to their own name; show them as n.
+    /// Undefined symbols evaluate to their own name (show them as n);
+    /// unset int/hex/string symbols evaluate to "" (show "(unset)").
     fn fix_leaf(&self, name: String, value: String) -> (String, String) {
-        if value == name && !self.db.contains(&name) {
-            return (name, "n (undefined)".to_string());
+        match (self.db.contains(&name), value.as_str()) {
+            (false, v) if v == name => (name, "n (undefined)".to_string()),
+            (true, "\"\"") => (name, "(unset)".to_string()),
+            _ => (name, value),
         }
-        (name, value)
+    }
+
+    /// Numeric value of a range bound: a literal, the symbol's `.config`
+    /// value, or else its first active literal default (range bounds such as
+    /// NR_CPUS_RANGE_END are promptless helpers often absent from fragments).
+    fn number(&self, text: &str) -> Option<i128> {
+        let kind = self.sym.kind;
+        if let Some(n) =
+            number_for(kind, text).or_else(|| number_for(kind, &self.values.value(text)))
+        {
+            return Some(n);
+        }
+        let helper = self.db.symbol(text)?;
+        let sub = Ctx {
+            db: self.db,
+            sym: helper,
+            values: DbValues {
+                db: self.db,
+                config: self.values.config,
+            },
+            actual: None,
+        };
+        active_default(&sub).and_then(|(value, _)| number_for(kind, &value))
     }
 
     fn dep_ok(&self, dep: &Dep, need: Tristate) -> bool {
@@ -351,7 +376,7 @@ fn unmet_dependencies(ctx: &Ctx, need: Tristate) -> Option<Explanation> {
         parts.push(describe_dep(dep));
         unmet.extend(leaves);
     }
-    unmet.dedup();
+    dedup(&mut unmet);
     let limit = if need == Tristate::Y {
         " (y needs them all y)"
     } else {
@@ -367,6 +392,12 @@ fn unmet_dependencies(ctx: &Ctx, need: Tristate) -> Option<Explanation> {
     let mut explanation = ctx.explanation(summary, unmet, Reason::UnmetDependencies);
     explanation.location = Some(ctx.definition(def));
     Some(explanation)
+}
+
+/// Remove repeated entries, keeping first occurrences in order.
+fn dedup(pairs: &mut Vec<(String, String)>) {
+    let mut seen = std::collections::HashSet::new();
+    pairs.retain(|p| seen.insert(p.clone()));
 }
 
 /// "depends on `X`" or "is inside `if X` (file:line)".
@@ -409,9 +440,10 @@ fn hidden(ctx: &Ctx) -> Option<Explanation> {
     if !ctx.sym.has_prompt {
         let summary = match via.is_empty() {
             true => format!(
-                "CONFIG_{} ({}) has no prompt and nothing selects it; only its default can set it",
+                "CONFIG_{} ({}) has no prompt and nothing selects it; only its default can set it{}",
                 ctx.name(),
-                ctx.definition(0)
+                ctx.definition(0),
+                active_default(ctx).map_or(String::new(), |(text, loc)| format!(" (`default {text}` at {loc})"))
             ),
             false => format!(
                 "CONFIG_{} ({}) has no prompt; only set by `select` from {via}",
@@ -638,10 +670,9 @@ fn range_rejects(ctx: &Ctx, wanted: &str) -> Option<Explanation> {
             .as_ref()
             .is_none_or(|c| c.expr.eval(&ctx.values) > Tristate::N)
     })?;
-    let bound = |b: &str| number_for(kind, b).or_else(|| number_for(kind, &ctx.values.value(b)));
     let (low, high, value) = (
-        bound(&range.low)?,
-        bound(&range.high)?,
+        ctx.number(&range.low)?,
+        ctx.number(&range.high)?,
         number_for(kind, wanted)?,
     );
     if (low..=high).contains(&value) {

@@ -1,1 +1,274 @@
-//! (stub: being written)
+//! Source stage: obtain a Linux kernel tree and cache it by content.
+//!
+//! Every input kind (Debian package, tarball, directory, git commit) is
+//! reduced to a content hash first, then looked up in
+//! `<cache_root>/sources/<hash>/`. On a miss the input is unpacked into a
+//! scratch directory with [`extract_tar_safely`] (or copied), checked to be a
+//! kernel tree, and published with one atomic rename (see [`cache`]). The
+//! version always comes from the tree's own Makefile.
+
+mod archive;
+mod cache;
+mod debian;
+mod extract;
+mod git;
+mod tree;
+mod version;
+
+#[cfg(test)]
+mod tests;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub use extract::{extract_tar_safely, extract_tar_safely_with_progress, ExtractError, ExtractStats};
+pub use version::{KernelVersion, VersionError};
+
+use cache::Cache;
+
+/// Where a kernel tree comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// Debian's `linux-source-<series>` package (installed on demand).
+    Debian { series: String },
+    /// A `.tar`, `.tar.gz` or `.tar.xz`, optionally pinned by SHA-256.
+    Tarball { path: PathBuf, sha256: Option<String> },
+    /// An unpacked tree; copied, never modified.
+    Dir(PathBuf),
+    /// A revision of a local git repository.
+    Git { repo: PathBuf, rev: String },
+}
+
+/// A kernel tree in the cache.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelTree {
+    /// Directory containing the top-level `Makefile`.
+    pub root: PathBuf,
+    pub version: KernelVersion,
+    /// Hex SHA-256 identifying the input (file bytes, tree walk or commit).
+    pub source_hash: String,
+    /// Human-readable description of the input, for reports.
+    pub origin: String,
+}
+
+/// Result of [`pull`].
+#[derive(Debug, Clone)]
+pub struct PullOutcome {
+    pub tree: KernelTree,
+    /// True when the entry already existed (or a concurrent pull published
+    /// it first), i.e. this call's own unpacking was not used.
+    pub cache_hit: bool,
+}
+
+/// Progress notifications from [`pull`], for the UI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullEvent {
+    /// `apt-get install` is being run for this package.
+    Installing { package: String },
+    /// The input is being hashed to find its cache entry.
+    Hashing { what: String },
+    /// The input was already in the cache.
+    CacheHit { source_hash: String },
+    /// Running totals while unpacking an archive.
+    Extracting { entries: u64, bytes: u64 },
+    /// Running totals while copying a directory input.
+    Copying { files: u64, bytes: u64 },
+    /// A new cache entry was published at this root.
+    Published { root: PathBuf },
+}
+
+/// Why a source could not be pulled. Every variant names the input or path.
+#[derive(Debug, Error)]
+pub enum SourceError {
+    #[error("`{}` is not a Linux kernel tree: missing {}", root.display(), missing.join(", "))]
+    NotAKernelTree { root: PathBuf, missing: Vec<String> },
+    #[error("cannot extract {archive}: {source}")]
+    Extract {
+        archive: String,
+        #[source]
+        source: ExtractError,
+    },
+    #[error("SHA-256 mismatch for `{}`: expected {expected}, actual {actual}", path.display())]
+    ChecksumMismatch {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error("`{given}` is not a SHA-256 (64 hex digits)")]
+    InvalidSha256 { given: String },
+    #[error("`{}`: unsupported compression {format}; use a .tar, .tar.gz or .tar.xz", path.display())]
+    UnsupportedCompression { path: PathBuf, format: String },
+    #[error("`{series}` is not a kernel series like `6.1`")]
+    InvalidSeries { series: String },
+    #[error("package {package} contains kernel {found}, not series {series}")]
+    SeriesMismatch {
+        package: String,
+        series: String,
+        found: String,
+    },
+    #[error("cannot install Debian package {package}: {reason}")]
+    PackageInstall { package: String, reason: String },
+    #[error("git repository `{}`: {message}", repo.display())]
+    Git { repo: PathBuf, message: String },
+    #[error("`{}`: only regular files, directories and symlinks are supported", path.display())]
+    UnsupportedFile { path: PathBuf },
+    #[error("symlink `{}` points outside the tree: {reason}", path.display())]
+    SymlinkEscapes { path: PathBuf, reason: String },
+    #[error("cache metadata `{}` is unreadable: {message}", path.display())]
+    CacheCorrupt { path: PathBuf, message: String },
+    #[error("`{}`: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl SourceError {
+    /// `map_err` helper attaching the path an I/O error is about.
+    pub(crate) fn io(path: &Path) -> impl FnOnce(io::Error) -> SourceError + '_ {
+        move |source| SourceError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Obtain the kernel tree described by `spec` in the cache under
+/// `cache_root`, unpacking it only if no entry for its content exists yet.
+pub fn pull(
+    spec: &SourceSpec,
+    cache_root: &Path,
+    progress: &dyn Fn(PullEvent),
+) -> Result<PullOutcome, SourceError> {
+    let cache = Cache::new(cache_root);
+    match spec {
+        SourceSpec::Debian { series } => pull_debian(&cache, series, progress),
+        SourceSpec::Tarball { path, sha256 } => {
+            let origin = format!("tarball {}", path.display());
+            pull_tarball(&cache, path, sha256.as_deref(), &origin, progress)
+        }
+        SourceSpec::Dir(dir) => pull_dir(&cache, dir, progress),
+        SourceSpec::Git { repo, rev } => pull_git(&cache, repo, rev, progress),
+    }
+}
+
+fn pull_debian(
+    cache: &Cache,
+    series: &str,
+    progress: &dyn Fn(PullEvent),
+) -> Result<PullOutcome, SourceError> {
+    let package = debian::package_name(series)?;
+    let path = debian::locate_or_install(&package, progress)?;
+    let origin = format!("debian {package} ({})", path.display());
+    let outcome = pull_tarball(cache, &path, None, &origin, progress)?;
+    let found = outcome.tree.version.series();
+    if found != series {
+        return Err(SourceError::SeriesMismatch {
+            package,
+            series: series.to_string(),
+            found: outcome.tree.version.to_string(),
+        });
+    }
+    Ok(outcome)
+}
+
+fn pull_tarball(
+    cache: &Cache,
+    path: &Path,
+    expected_sha256: Option<&str>,
+    origin: &str,
+    progress: &dyn Fn(PullEvent),
+) -> Result<PullOutcome, SourceError> {
+    let expected = expected_sha256.map(archive::normalize_sha256).transpose()?;
+    let compression = archive::detect_compression(path)?;
+    progress(PullEvent::Hashing {
+        what: path.display().to_string(),
+    });
+    let actual = archive::sha256_file(path)?;
+    if let Some(expected) = expected.filter(|e| *e != actual) {
+        return Err(SourceError::ChecksumMismatch {
+            path: path.to_path_buf(),
+            expected,
+            actual,
+        });
+    }
+    pull_into_cache(cache, &actual, origin, progress, |dest| {
+        let stream = archive::open_tar_stream(path, compression)?;
+        extract_tar_safely_with_progress(stream, dest, &|s| {
+            progress(PullEvent::Extracting {
+                entries: s.entries,
+                bytes: s.bytes,
+            })
+        })
+        .map_err(|source| SourceError::Extract {
+            archive: path.display().to_string(),
+            source,
+        })
+        .map(|_| ())
+    })
+}
+
+fn pull_dir(
+    cache: &Cache,
+    dir: &Path,
+    progress: &dyn Fn(PullEvent),
+) -> Result<PullOutcome, SourceError> {
+    // Check before hashing: a wrong path should fail fast, not after
+    // reading gigabytes.
+    tree::inspect_kernel_tree(dir)?;
+    progress(PullEvent::Hashing {
+        what: dir.display().to_string(),
+    });
+    let hash = tree::hash_dir(dir)?;
+    let origin = format!("directory {}", dir.display());
+    pull_into_cache(cache, &hash, &origin, progress, |dest| {
+        tree::copy_dir(dir, dest, progress)
+    })
+}
+
+fn pull_git(
+    cache: &Cache,
+    repo: &Path,
+    rev: &str,
+    progress: &dyn Fn(PullEvent),
+) -> Result<PullOutcome, SourceError> {
+    let commit = git::resolve_commit(repo, rev)?;
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(format!("git:{commit}")));
+    let origin = format!("git {} @ {rev} ({commit})", repo.display());
+    pull_into_cache(cache, &hash, &origin, progress, |dest| {
+        git::archive_into(repo, &commit, dest, progress).map(|_| ())
+    })
+}
+
+/// Shared tail of every input kind: return the cached entry for
+/// `source_hash`, or fill a scratch directory with `fill` and publish it.
+/// `origin` always describes *this* request, even on a hit.
+fn pull_into_cache(
+    cache: &Cache,
+    source_hash: &str,
+    origin: &str,
+    progress: &dyn Fn(PullEvent),
+    fill: impl FnOnce(&Path) -> Result<(), SourceError>,
+) -> Result<PullOutcome, SourceError> {
+    if let Some(mut tree) = cache.lookup(source_hash)? {
+        progress(PullEvent::CacheHit {
+            source_hash: source_hash.to_string(),
+        });
+        tree.origin = origin.to_string();
+        return Ok(PullOutcome {
+            tree,
+            cache_hit: true,
+        });
+    }
+    let staging = cache.stage()?;
+    fill(&staging.unpack_dir())?;
+    let (tree, cache_hit) = cache.publish(staging, source_hash, origin)?;
+    progress(PullEvent::Published {
+        root: tree.root.clone(),
+    });
+    Ok(PullOutcome { tree, cache_hit })
+}

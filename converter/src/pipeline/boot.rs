@@ -7,7 +7,7 @@
 
 use super::build::{load_manifest, Mode};
 use super::Context;
-use crate::guest::{self, initramfs::InitramfsSpec, GuestPayload};
+use crate::guest::{self, GuestPayload, InitramfsSpec};
 use crate::qemu::{self, Accel, ConsoleReport, QemuConfig};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -95,7 +95,7 @@ pub fn run(ctx: &Context, req: &BootRequest) -> anyhow::Result<BootReport> {
     let initrd = out_dir.join("initramfs.cpio");
     let busybox = guest::find_busybox().or_else(|_| guest::install_busybox())?;
     let spec = InitramfsSpec { programs: payloads(&req.programs)?, busybox };
-    guest::initramfs::write_initramfs(&spec, &initrd)?;
+    guest::write_initramfs(&spec, &initrd)?;
 
     let console_log = out_dir.join("console.log");
     let cfg = QemuConfig {

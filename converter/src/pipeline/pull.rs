@@ -9,9 +9,18 @@ pub fn run(ctx: &Context, spec: &SourceSpec) -> anyhow::Result<(KernelTree, bool
     let pb = ctx.ui.progress(None, "unpacking");
     let ui = ctx.ui.clone();
     let on_event = |ev: PullEvent| match ev {
-        PullEvent::Extracting { entries, .. } => pb.set_position(entries),
-        other => ui.status(&other.to_string()),
+        PullEvent::Extracting { entries, bytes } | PullEvent::Copying { files: entries, bytes } => {
+            pb.set_position(entries);
+            pb.set_message(format!("entries, {} MiB", bytes >> 20));
+        }
+        PullEvent::Installing { package } => ui.status(&format!("installing {package} with apt-get")),
+        PullEvent::Hashing { what } => ui.detail(&format!("hashing {what}")),
+        PullEvent::CacheHit { source_hash } => ui.detail(&format!("cached tree {source_hash}")),
+        PullEvent::Published { root } => ui.detail(&format!("unpacked into {}", root.display())),
     };
+    if !matches!(spec, SourceSpec::Debian { .. }) || ctx.ui.verbose > 0 {
+        ui.detail(&format!("pulling {spec:?}"));
+    }
     let outcome = source::pull(spec, &ctx.cache, &on_event);
     pb.finish_and_clear();
     let outcome = outcome?;

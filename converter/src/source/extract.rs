@@ -72,7 +72,7 @@ pub fn extract_tar_safely_with_progress<R: Read>(
     for entry in archive.entries().map_err(corrupt)? {
         let mut entry = entry.map_err(corrupt)?;
         unpacker.unpack(&mut entry)?;
-        if unpacker.stats.entries % PROGRESS_EVERY == 0 {
+        if unpacker.stats.entries.is_multiple_of(PROGRESS_EVERY) {
             progress(unpacker.stats);
         }
     }
@@ -235,7 +235,9 @@ impl<'d> Unpacker<'d> {
     fn make_dir(&mut self, rel: &Path, name: &str) -> Result<(), ExtractError> {
         let path = self.dest.join(rel);
         match fs::symlink_metadata(&path) {
-            Ok(meta) if !meta.is_dir() => Err(refuse(name, "directory would replace a non-directory")),
+            Ok(meta) if !meta.is_dir() => {
+                Err(refuse(name, "directory would replace a non-directory"))
+            }
             Ok(_) => Ok(()),
             Err(_) => fs::create_dir_all(&path).map_err(io_err(&path)),
         }
@@ -291,9 +293,8 @@ impl<'d> Unpacker<'d> {
         let mut links: Vec<&PathBuf> = self.symlinks.iter().collect();
         links.sort();
         for rel in links {
-            check_symlink_physically(self.dest, rel).map_err(|reason| {
-                refuse(&rel.to_string_lossy(), reason)
-            })?;
+            check_symlink_physically(self.dest, rel)
+                .map_err(|reason| refuse(&rel.to_string_lossy(), reason))?;
         }
         Ok(())
     }
@@ -308,7 +309,11 @@ fn link_target<R: Read>(entry: &Entry<'_, R>, name: &str) -> Result<Vec<u8>, Ext
 
 /// Stream entry data to `file`, telling read failures (a damaged archive)
 /// apart from write failures (our disk).
-fn copy_entry_data(from: &mut impl Read, file: &mut File, path: &Path) -> Result<u64, ExtractError> {
+fn copy_entry_data(
+    from: &mut impl Read,
+    file: &mut File,
+    path: &Path,
+) -> Result<u64, ExtractError> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
     loop {
@@ -403,11 +408,17 @@ fn resolve_within(
         match component {
             Component::CurDir => {}
             Component::RootDir | Component::Prefix(_) => {
-                return Err(format!("symlink chain reaches absolute `{}`", target.display()))
+                return Err(format!(
+                    "symlink chain reaches absolute `{}`",
+                    target.display()
+                ))
             }
             Component::ParentDir => {
                 if at.pop().is_none() {
-                    return Err(format!("symlink chain escapes the tree via `{}`", target.display()));
+                    return Err(format!(
+                        "symlink chain escapes the tree via `{}`",
+                        target.display()
+                    ));
                 }
             }
             Component::Normal(part) => {

@@ -69,7 +69,10 @@ pub(crate) fn archive_into(
         })
     });
     let extracted = extract_tar_safely_with_progress(stdout, dest, &|s| {
-        progress(PullEvent::Extracting { entries: s.entries, bytes: s.bytes })
+        progress(PullEvent::Extracting {
+            entries: s.entries,
+            bytes: s.bytes,
+        })
     });
     // On an extraction error the pipe is closed by now, so git exits (SIGPIPE).
     let status = child.wait();
@@ -82,7 +85,10 @@ pub(crate) fn archive_into(
     })?;
     match status {
         Ok(s) if s.success() => Ok(stats),
-        Ok(s) => Err(git_error(repo, format!("git archive failed ({s}): {}", stderr.trim()))),
+        Ok(s) => Err(git_error(
+            repo,
+            format!("git archive failed ({s}): {}", stderr.trim()),
+        )),
         Err(e) => Err(git_error(repo, format!("waiting for git archive: {e}"))),
     }
 }

@@ -24,7 +24,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use extract::{extract_tar_safely, extract_tar_safely_with_progress, ExtractError, ExtractStats};
+pub use extract::{
+    extract_tar_safely, extract_tar_safely_with_progress, ExtractError, ExtractStats,
+};
 pub use version::{KernelVersion, VersionError};
 
 use cache::Cache;
@@ -35,7 +37,10 @@ pub enum SourceSpec {
     /// Debian's `linux-source-<series>` package (installed on demand).
     Debian { series: String },
     /// A `.tar`, `.tar.gz` or `.tar.xz`, optionally pinned by SHA-256.
-    Tarball { path: PathBuf, sha256: Option<String> },
+    Tarball {
+        path: PathBuf,
+        sha256: Option<String>,
+    },
     /// An unpacked tree; copied, never modified.
     Dir(PathBuf),
     /// A revision of a local git repository.
@@ -237,7 +242,9 @@ fn pull_git(
     progress: &dyn Fn(PullEvent),
 ) -> Result<PullOutcome, SourceError> {
     let commit = git::resolve_commit(repo, rev)?;
-    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(format!("git:{commit}")));
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(format!(
+        "git:{commit}"
+    )));
     let origin = format!("git {} @ {rev} ({commit})", repo.display());
     pull_into_cache(cache, &hash, &origin, progress, |dest| {
         git::archive_into(repo, &commit, dest, progress).map(|_| ())

@@ -26,23 +26,50 @@ struct Member<'a> {
 }
 
 fn file<'a>(name: &'a str, data: &'a [u8]) -> Member<'a> {
-    Member { name, kind: EntryType::Regular, data, link: "", mode: 0o644 }
+    Member {
+        name,
+        kind: EntryType::Regular,
+        data,
+        link: "",
+        mode: 0o644,
+    }
 }
 
 fn exec<'a>(name: &'a str, data: &'a [u8]) -> Member<'a> {
-    Member { mode: 0o755, ..file(name, data) }
+    Member {
+        mode: 0o755,
+        ..file(name, data)
+    }
 }
 
 fn dir(name: &str) -> Member<'_> {
-    Member { name, kind: EntryType::Directory, data: b"", link: "", mode: 0o755 }
+    Member {
+        name,
+        kind: EntryType::Directory,
+        data: b"",
+        link: "",
+        mode: 0o755,
+    }
 }
 
 fn symlink<'a>(name: &'a str, target: &'a str) -> Member<'a> {
-    Member { name, kind: EntryType::Symlink, data: b"", link: target, mode: 0o777 }
+    Member {
+        name,
+        kind: EntryType::Symlink,
+        data: b"",
+        link: target,
+        mode: 0o777,
+    }
 }
 
 fn hardlink<'a>(name: &'a str, target: &'a str) -> Member<'a> {
-    Member { name, kind: EntryType::Link, data: b"", link: target, mode: 0o644 }
+    Member {
+        name,
+        kind: EntryType::Link,
+        data: b"",
+        link: target,
+        mode: 0o644,
+    }
 }
 
 /// A header whose name/linkname bytes are written raw, bypassing the
@@ -111,7 +138,10 @@ fn kernel_tar(top: &str, extra: &[Member<'_>]) -> Vec<u8> {
     let owned = kernel_members(top);
     let mut members: Vec<Member<'_>> = owned
         .iter()
-        .map(|(name, m)| Member { name: name.as_str(), ..*m })
+        .map(|(name, m)| Member {
+            name: name.as_str(),
+            ..*m
+        })
         .collect();
     members.extend_from_slice(extra);
     tar_bytes(&members)
@@ -192,7 +222,10 @@ fn refuses_hardlink_to_symlink_or_missing_file() {
 #[test]
 fn refuses_absolute_dir_symlink_before_it_is_used() {
     let canary = format!("xc-convert-canary-{}", std::process::id());
-    let (err, _d) = extract_err(&[symlink("dir_link", "/tmp"), file(&format!("dir_link/{canary}"), b"x")]);
+    let (err, _d) = extract_err(&[
+        symlink("dir_link", "/tmp"),
+        file(&format!("dir_link/{canary}"), b"x"),
+    ]);
     assert_refused(&err, "dir_link");
     assert!(!Path::new("/tmp").join(&canary).exists());
 }
@@ -214,7 +247,10 @@ fn refuses_symlink_chain_escaping_physically() {
 #[test]
 fn refuses_device_and_fifo_entries() {
     for kind in [EntryType::Char, EntryType::Block, EntryType::Fifo] {
-        let (err, _d) = extract_err(&[Member { kind, ..file("dev", b"") }]);
+        let (err, _d) = extract_err(&[Member {
+            kind,
+            ..file("dev", b"")
+        }]);
         assert_refused(&err, "dev");
     }
 }
@@ -222,7 +258,11 @@ fn refuses_device_and_fifo_entries() {
 #[test]
 fn later_file_replaces_symlink_instead_of_writing_through_it() {
     let dest = TempDir::new().expect("tempdir");
-    let bytes = tar_bytes(&[file("target", b"orig"), symlink("l", "target"), file("l", b"new")]);
+    let bytes = tar_bytes(&[
+        file("target", b"orig"),
+        symlink("l", "target"),
+        file("l", b"new"),
+    ]);
     extract_tar_safely(&bytes[..], dest.path()).expect("extracts");
     assert_eq!(fs::read(dest.path().join("target")).expect("read"), b"orig");
     assert_eq!(fs::read(dest.path().join("l")).expect("read"), b"new");
@@ -234,10 +274,18 @@ fn extraction_keeps_exec_bit_and_counts() {
     let bytes = kernel_tar("k/", &[hardlink("k/copy", "k/Makefile")]);
     let stats = extract_tar_safely(&bytes[..], dest.path()).expect("extracts");
     assert_eq!(stats.entries, 11);
-    let mode = |p: &str| fs::metadata(dest.path().join(p)).expect("meta").permissions().mode();
+    let mode = |p: &str| {
+        fs::metadata(dest.path().join(p))
+            .expect("meta")
+            .permissions()
+            .mode()
+    };
     assert_eq!(mode("k/scripts/ld-version.sh") & 0o777, 0o755);
     assert_eq!(mode("k/Makefile") & 0o777, 0o644);
-    assert_eq!(fs::read(dest.path().join("k/copy")).expect("read"), MAKEFILE);
+    assert_eq!(
+        fs::read(dest.path().join("k/copy")).expect("read"),
+        MAKEFILE
+    );
     let link = fs::read_link(dest.path().join("k/include/dt")).expect("link");
     assert_eq!(link, Path::new("../arch/x86"));
 }
@@ -269,17 +317,32 @@ fn pull_fake_kernel_tarball_then_cache_hit() {
         let tree = &first.tree;
         assert_eq!(tree.version.to_string(), "6.1.99");
         assert_eq!(tree.version.series(), "6.1");
-        assert!(tree.root.join("Makefile").is_file(), "{name}: top dir stripped");
-        assert_eq!(tree.root, cache.join("sources").join(&tree.source_hash).join("tree"));
-        assert!(tree.root.parent().expect("entry").join("source.json").is_file());
+        assert!(
+            tree.root.join("Makefile").is_file(),
+            "{name}: top dir stripped"
+        );
+        assert_eq!(
+            tree.root,
+            cache.join("sources").join(&tree.source_hash).join("tree")
+        );
+        assert!(tree
+            .root
+            .parent()
+            .expect("entry")
+            .join("source.json")
+            .is_file());
         let events = events.into_inner().expect("lock");
-        assert!(events.iter().any(|e| matches!(e, PullEvent::Extracting { .. })));
+        assert!(events
+            .iter()
+            .any(|e| matches!(e, PullEvent::Extracting { .. })));
 
         let second = pull(&spec, &cache, &quiet).expect("pull again");
         assert!(second.cache_hit, "{name}");
         assert_eq!(second.tree, first.tree);
     }
-    let entries = fs::read_dir(cache.join("sources")).expect("sources").count();
+    let entries = fs::read_dir(cache.join("sources"))
+        .expect("sources")
+        .count();
     assert_eq!(entries, 3, "one entry per distinct file, no leftovers");
 }
 
@@ -292,7 +355,10 @@ fn pull_refuses_each_hostile_tarball_without_leaving_anything() {
         (vec![file("/abs/path", b"x")], "/abs/path"),
         (vec![symlink("linux/link", "../../etc")], "linux/link"),
         (vec![hardlink("linux/pw", "/etc/passwd")], "linux/pw"),
-        (vec![symlink("dir_link", "/tmp"), file(&through, b"x")], "dir_link"),
+        (
+            vec![symlink("dir_link", "/tmp"), file(&through, b"x")],
+            "dir_link",
+        ),
     ];
     for (evil, entry) in cases {
         let work = TempDir::new().expect("tempdir");
@@ -301,7 +367,10 @@ fn pull_refuses_each_hostile_tarball_without_leaving_anything() {
         let spec = tarball(write_file(work.path(), "evil.tar.xz", &bytes));
         let err = pull(&spec, &cache, &quiet).expect_err("must refuse");
         match &err {
-            SourceError::Extract { source: ExtractError::Unsafe { entry: e, .. }, .. } => {
+            SourceError::Extract {
+                source: ExtractError::Unsafe { entry: e, .. },
+                ..
+            } => {
                 assert_eq!(e, entry)
             }
             other => panic!("{entry}: unexpected {other}"),
@@ -318,10 +387,20 @@ fn truncated_tar_xz_is_corrupt_and_leaves_nothing() {
     let cache = work.path().join("cache");
     let big: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
     let full = xz(&kernel_tar("linux/", &[file("linux/big.bin", &big)]));
-    let spec = tarball(write_file(work.path(), "cut.tar.xz", &full[..full.len() / 2]));
+    let spec = tarball(write_file(
+        work.path(),
+        "cut.tar.xz",
+        &full[..full.len() / 2],
+    ));
     let err = pull(&spec, &cache, &quiet).expect_err("truncated");
     assert!(
-        matches!(err, SourceError::Extract { source: ExtractError::Corrupt { .. }, .. }),
+        matches!(
+            err,
+            SourceError::Extract {
+                source: ExtractError::Corrupt { .. },
+                ..
+            }
+        ),
         "{err}"
     );
     assert_cache_empty(&cache);
@@ -333,9 +412,15 @@ fn wrong_sha256_is_refused_before_writing() {
     let cache = work.path().join("cache");
     let path = write_file(work.path(), "k.tar.xz", &xz(&kernel_tar("linux/", &[])));
     let wrong = "ab".repeat(32);
-    let spec = SourceSpec::Tarball { path: path.clone(), sha256: Some(wrong.clone()) };
+    let spec = SourceSpec::Tarball {
+        path: path.clone(),
+        sha256: Some(wrong.clone()),
+    };
     let err = pull(&spec, &cache, &quiet).expect_err("mismatch");
-    let SourceError::ChecksumMismatch { expected, actual, .. } = &err else {
+    let SourceError::ChecksumMismatch {
+        expected, actual, ..
+    } = &err
+    else {
         panic!("unexpected {err}");
     };
     assert_eq!(expected, &wrong);
@@ -343,7 +428,10 @@ fn wrong_sha256_is_refused_before_writing() {
     assert!(!cache.exists(), "nothing written");
 
     let right = actual.to_uppercase();
-    let spec = SourceSpec::Tarball { path, sha256: Some(right) };
+    let spec = SourceSpec::Tarball {
+        path,
+        sha256: Some(right),
+    };
     let ok = pull(&spec, &cache, &quiet).expect("matching hash");
     assert_eq!(&ok.tree.source_hash, actual);
 }
@@ -352,10 +440,19 @@ fn wrong_sha256_is_refused_before_writing() {
 fn malformed_sha256_and_unsupported_compression_are_clear() {
     let work = TempDir::new().expect("tempdir");
     let path = write_file(work.path(), "k.tar.bz2", b"BZh91AY&SY....");
-    let spec = SourceSpec::Tarball { path: path.clone(), sha256: Some("abc".into()) };
-    assert!(matches!(pull(&spec, work.path(), &quiet), Err(SourceError::InvalidSha256 { .. })));
+    let spec = SourceSpec::Tarball {
+        path: path.clone(),
+        sha256: Some("abc".into()),
+    };
+    assert!(matches!(
+        pull(&spec, work.path(), &quiet),
+        Err(SourceError::InvalidSha256 { .. })
+    ));
     let err = pull(&tarball(path), work.path(), &quiet).expect_err("bzip2");
-    assert!(err.to_string().contains("unsupported compression bzip2"), "{err}");
+    assert!(
+        err.to_string().contains("unsupported compression bzip2"),
+        "{err}"
+    );
     let zst = write_file(work.path(), "k.tar.zst", &[0x28, 0xB5, 0x2F, 0xFD, 0, 0]);
     let err = pull(&tarball(zst), work.path(), &quiet).expect_err("zstd");
     assert!(err.to_string().contains("zstd"), "{err}");
@@ -368,7 +465,9 @@ fn tarball_that_is_not_a_kernel_is_refused_and_discarded() {
     let bytes = tar_bytes(&[dir("proj/"), file("proj/Makefile", b"all:\n")]);
     let spec = tarball(write_file(work.path(), "p.tar", &bytes));
     let err = pull(&spec, &cache, &quiet).expect_err("not a kernel");
-    let SourceError::NotAKernelTree { missing, .. } = &err else { panic!("{err}") };
+    let SourceError::NotAKernelTree { missing, .. } = &err else {
+        panic!("{err}")
+    };
     assert_eq!(missing.len(), 3, "{err}");
     assert_cache_empty(&cache);
 }
@@ -383,9 +482,15 @@ fn fake_kernel_dir(parent: &Path) -> PathBuf {
 fn dir_that_is_not_a_kernel_tree_is_refused() {
     let work = TempDir::new().expect("tempdir");
     fs::write(work.path().join("Makefile"), "VERSION = 6\n").expect("write");
-    let err = pull(&SourceSpec::Dir(work.path().into()), &work.path().join("c"), &quiet)
-        .expect_err("not a kernel");
-    let SourceError::NotAKernelTree { missing, .. } = &err else { panic!("{err}") };
+    let err = pull(
+        &SourceSpec::Dir(work.path().into()),
+        &work.path().join("c"),
+        &quiet,
+    )
+    .expect_err("not a kernel");
+    let SourceError::NotAKernelTree { missing, .. } = &err else {
+        panic!("{err}")
+    };
     let text = err.to_string();
     assert!(text.contains("PATCHLEVEL") && text.contains("Kconfig") && text.contains("arch/x86"));
     assert_eq!(missing.len(), 3);
@@ -407,11 +512,21 @@ fn dir_is_copied_unmodified_and_hashed_deterministically() {
     assert_eq!(first.tree.version.to_string(), "6.1.99");
     let root = &first.tree.root;
     assert!(!root.join(".git").exists(), ".git is not copied");
-    assert_eq!(fs::read_link(root.join("include/dt")).expect("link"), Path::new("../arch/x86"));
-    let mode = fs::metadata(root.join("scripts/ld-version.sh")).expect("meta").permissions().mode();
+    assert_eq!(
+        fs::read_link(root.join("include/dt")).expect("link"),
+        Path::new("../arch/x86")
+    );
+    let mode = fs::metadata(root.join("scripts/ld-version.sh"))
+        .expect("meta")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o111, 0o111);
     assert!(pull(&spec, &cache, &quiet).expect("again").cache_hit);
-    assert_eq!(tree::hash_dir(&src).expect("hash"), before, "source untouched");
+    assert_eq!(
+        tree::hash_dir(&src).expect("hash"),
+        before,
+        "source untouched"
+    );
 
     fs::write(src.join("Kconfig"), "changed\n").expect("write");
     let changed = pull(&spec, &cache, &quiet).expect("changed");
@@ -434,7 +549,14 @@ fn git(repo: &Path, args: &[&str]) {
     let status = Command::new("git")
         .arg("-C")
         .arg(repo)
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false"])
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ])
         .args(args)
         .status()
         .expect("run git");
@@ -449,11 +571,18 @@ fn git_commit_is_pulled_and_cached_by_commit_id() {
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-q", "-m", "v6.1.99"]);
     let cache = work.path().join("cache");
-    let spec = SourceSpec::Git { repo: repo.clone(), rev: "HEAD".into() };
+    let spec = SourceSpec::Git {
+        repo: repo.clone(),
+        rev: "HEAD".into(),
+    };
     let first = pull(&spec, &cache, &quiet).expect("pull git");
     assert!(!first.cache_hit);
     assert_eq!(first.tree.version.to_string(), "6.1.99");
-    assert!(first.tree.origin.starts_with("git "), "{}", first.tree.origin);
+    assert!(
+        first.tree.origin.starts_with("git "),
+        "{}",
+        first.tree.origin
+    );
     let mode = fs::metadata(first.tree.root.join("scripts/ld-version.sh"))
         .expect("meta")
         .permissions()
@@ -461,7 +590,10 @@ fn git_commit_is_pulled_and_cached_by_commit_id() {
     assert_eq!(mode & 0o111, 0o111);
     assert!(pull(&spec, &cache, &quiet).expect("again").cache_hit);
 
-    let bad = SourceSpec::Git { repo, rev: "no-such-branch".into() };
+    let bad = SourceSpec::Git {
+        repo,
+        rev: "no-such-branch".into(),
+    };
     let err = pull(&bad, &cache, &quiet).expect_err("bad rev");
     assert!(matches!(err, SourceError::Git { .. }) && err.to_string().contains("no-such-branch"));
 }
@@ -470,21 +602,39 @@ fn git_commit_is_pulled_and_cached_by_commit_id() {
 fn concurrent_pulls_share_one_entry() {
     let work = TempDir::new().expect("tempdir");
     let cache = work.path().join("cache");
-    let spec = tarball(write_file(work.path(), "k.tar.xz", &xz(&kernel_tar("linux/", &[]))));
+    let spec = tarball(write_file(
+        work.path(),
+        "k.tar.xz",
+        &xz(&kernel_tar("linux/", &[])),
+    ));
     let roots: Vec<PathBuf> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4)
             .map(|_| s.spawn(|| pull(&spec, &cache, &quiet).expect("pull").tree.root))
             .collect();
-        handles.into_iter().map(|h| h.join().expect("thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
     });
     assert!(roots.windows(2).all(|w| w[0] == w[1]));
-    assert_eq!(fs::read_dir(cache.join("sources")).expect("sources").count(), 1);
+    assert_eq!(
+        fs::read_dir(cache.join("sources"))
+            .expect("sources")
+            .count(),
+        1
+    );
 }
 
 #[test]
 fn invalid_debian_series_is_refused_without_apt() {
-    let err = pull(&SourceSpec::Debian { series: "6.1; rm".into() }, Path::new("/nonexistent"), &quiet)
-        .expect_err("invalid");
+    let err = pull(
+        &SourceSpec::Debian {
+            series: "6.1; rm".into(),
+        },
+        Path::new("/nonexistent"),
+        &quiet,
+    )
+    .expect_err("invalid");
     assert!(matches!(err, SourceError::InvalidSeries { .. }));
 }
 
@@ -494,16 +644,29 @@ fn invalid_debian_series_is_refused_without_apt() {
 fn pulls_real_debian_linux_source_6_1() {
     let cache = TempDir::new().expect("tempdir");
     let start = Instant::now();
-    let outcome = pull(&SourceSpec::Debian { series: "6.1".into() }, cache.path(), &|e| {
-        if !matches!(e, PullEvent::Extracting { entries, .. } if entries % 20_000 != 0) {
-            eprintln!("{e:?}");
-        }
-    })
+    let outcome = pull(
+        &SourceSpec::Debian {
+            series: "6.1".into(),
+        },
+        cache.path(),
+        &|e| {
+            if !matches!(e, PullEvent::Extracting { entries, .. } if entries % 20_000 != 0) {
+                eprintln!("{e:?}");
+            }
+        },
+    )
     .expect("pull linux-source-6.1");
     let cold = start.elapsed();
     assert_eq!(outcome.tree.version.series(), "6.1");
     let start = Instant::now();
-    let again = pull(&SourceSpec::Debian { series: "6.1".into() }, cache.path(), &quiet).expect("hit");
+    let again = pull(
+        &SourceSpec::Debian {
+            series: "6.1".into(),
+        },
+        cache.path(),
+        &quiet,
+    )
+    .expect("hit");
     assert!(again.cache_hit);
     println!(
         "linux-source-6.1: version {} cold pull {:.1?}, cache hit {:.1?}",

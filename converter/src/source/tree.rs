@@ -103,7 +103,11 @@ fn frame(hasher: &mut Sha256, tag: u8, bytes: &[u8]) {
 
 fn hash_file(hasher: &mut Sha256, path: &Path, rel: &Path) -> Result<(), SourceError> {
     let meta = fs::symlink_metadata(path).map_err(SourceError::io(path))?;
-    let tag = if meta.permissions().mode() & 0o111 != 0 { b'x' } else { b'f' };
+    let tag = if meta.permissions().mode() & 0o111 != 0 {
+        b'x'
+    } else {
+        b'f'
+    };
     frame(hasher, tag, rel.as_os_str().as_bytes());
     hasher.update(meta.len().to_le_bytes());
     let mut file = File::open(path).map_err(SourceError::io(path))?;
@@ -145,7 +149,7 @@ pub(crate) fn copy_dir(
         } else if kind.is_file() {
             bytes += copy_file(entry.path(), &to)?;
             files += 1;
-            if files % COPY_PROGRESS_EVERY == 0 {
+            if files.is_multiple_of(COPY_PROGRESS_EVERY) {
                 progress(PullEvent::Copying { files, bytes });
             }
         } else {

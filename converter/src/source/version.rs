@@ -130,7 +130,10 @@ mod tests {
         );
         assert!(matches!(
             KernelVersion::parse_makefile("VERSION = six\n"),
-            Err(VersionError::NotANumber { field: "VERSION", .. })
+            Err(VersionError::NotANumber {
+                field: "VERSION",
+                ..
+            })
         ));
     }
 

@@ -35,6 +35,38 @@ fn main() {
     let generated = render_table(&programs);
     fs::write(out_dir.join(GENERATED), generated).expect("write generated guest table");
     embed_profiles(&manifest_dir, &out_dir);
+    embed_patches(&manifest_dir, &out_dir);
+}
+
+/// Generate `patches.rs`: (set, file, text) for every patches/<set>/*.toml.
+fn embed_patches(manifest_dir: &Path, out: &Path) {
+    let root = manifest_dir.join("../patches");
+    println!("cargo:rerun-if-changed={}", root.display());
+    let mut code = String::from("/// (set, file, TOML text) of every shipped patch-set file.\npub static PATCH_FILES: &[(&str, &str, &str)] = &[\n");
+    let mut sets: Vec<PathBuf> = fs::read_dir(&root)
+        .expect("patches/ beside converter/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    sets.sort();
+    for set in sets {
+        println!("cargo:rerun-if-changed={}", set.display());
+        let set_name = set.file_name().expect("set name").to_string_lossy().into_owned();
+        let mut files: Vec<PathBuf> = fs::read_dir(&set)
+            .expect("patch set dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        for f in files {
+            println!("cargo:rerun-if-changed={}", f.display());
+            let name = f.file_name().expect("file name").to_string_lossy().into_owned();
+            let abs = f.canonicalize().expect("patch file path");
+            writeln!(code, "    ({set_name:?}, {name:?}, include_str!({:?})),", abs.display().to_string()).expect("write to String");
+        }
+    }
+    code.push_str("];\n");
+    fs::write(out.join("patches.rs"), code).expect("write generated patch table");
 }
 
 /// Generate `profiles.rs`: one (name, text) entry per kconfig-profiles/*.toml,

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod guest;
 pub mod host;
 pub mod kconfig;
+pub mod patch;
 pub mod pipeline;
 pub mod profile;
 pub mod qemu;

@@ -49,9 +49,9 @@ impl Args {
 
 /// Run `build`.
 pub fn exec(ctx: &Context, args: &Args) -> anyhow::Result<()> {
-    let configured = super::config::configure(ctx, &args.source, &args.profile, &args.profiles_dir)?;
+    let (configured, patched) = super::config::configure(ctx, &args.source, &args.profile, &args.profiles_dir, args.mode)?;
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    let req = BuildRequest { configured, mode: args.mode, jobs, reproduce: args.reproduce(), keep_objdir: args.keep_objdir };
+    let req = BuildRequest { configured, mode: args.mode, jobs, reproduce: args.reproduce(), keep_objdir: args.keep_objdir, patched };
     let image = pipeline::build::run(ctx, &req)?;
     let m = &image.manifest;
     let human = format!(

@@ -1,6 +1,9 @@
 //! `xc-convert config`
 
 use super::source_args::SourceArgs;
+use crate::patch::PatchSet;
+use crate::pipeline::build::Mode;
+use crate::pipeline::patch::PatchedTree;
 use crate::pipeline::{self, configure::ConfiguredTree, Context};
 use crate::profile::{Catalog, Series};
 use std::path::PathBuf;
@@ -25,6 +28,9 @@ pub struct Args {
     /// List the available profiles and exit.
     #[arg(long)]
     pub list_profiles: bool,
+    /// stock, or libos: configure the converted tree with the libos layer added.
+    #[arg(long, value_enum, default_value_t = Mode::Stock)]
+    pub mode: Mode,
 }
 
 /// The catalog of profiles: built-in plus `--profiles-dir`.
@@ -36,14 +42,34 @@ pub fn catalog(dir: &Option<PathBuf>) -> anyhow::Result<Catalog> {
     Ok(c)
 }
 
-/// Pull (if needed) and configure; shared with `build`.
-pub fn configure(ctx: &Context, source: &SourceArgs, profile: &str, profiles_dir: &Option<PathBuf>) -> anyhow::Result<ConfiguredTree> {
+/// Pull, patch (libos mode) and configure, each only when its result is
+/// missing; shared with `build`.
+pub fn configure(
+    ctx: &Context,
+    source: &SourceArgs,
+    profile: &str,
+    profiles_dir: &Option<PathBuf>,
+    mode: Mode,
+) -> anyhow::Result<(ConfiguredTree, Option<PatchedTree>)> {
     let catalog = catalog(profiles_dir)?;
     let (tree, _) = pipeline::pull::run(ctx, &source.spec())?;
     let series = Series(tree.version.version, tree.version.patchlevel);
-    let resolved = catalog.resolve(profile, series)?;
-    pipeline::configure::run(ctx, &tree, &resolved)
+    match mode {
+        Mode::Stock => {
+            let resolved = catalog.resolve(profile, series)?;
+            Ok((pipeline::configure::run(ctx, &tree, &resolved)?, None))
+        }
+        Mode::Libos => {
+            let resolved = catalog.resolve_with_layer(profile, series, LIBOS_LAYER)?;
+            let set = PatchSet::builtin(LIBOS_LAYER)?;
+            let patched = pipeline::patch::run(ctx, &tree, &set)?;
+            Ok((pipeline::configure::run(ctx, &patched.tree, &resolved)?, Some(patched)))
+        }
+    }
 }
+
+/// The profile layer and patch set of libos mode.
+pub const LIBOS_LAYER: &str = "libos";
 
 /// Run `config`.
 pub fn exec(ctx: &Context, args: &Args) -> anyhow::Result<()> {
@@ -55,7 +81,7 @@ pub fn exec(ctx: &Context, args: &Args) -> anyhow::Result<()> {
         super::emit(&ctx.ui, &value, &human);
         return Ok(());
     }
-    let c = configure(ctx, &args.source, &args.profile, &args.profiles_dir)?;
+    let (c, _) = configure(ctx, &args.source, &args.profile, &args.profiles_dir, args.mode)?;
     let human = format!(
         "Linux {} profile {}: {} requested options verified{}\n{}",
         c.tree.version,

@@ -9,6 +9,7 @@
 mod boot;
 mod build;
 mod config;
+mod patch;
 mod pull;
 mod source_args;
 
@@ -27,6 +28,8 @@ when their results are missing, and caches its own result under a key
 that is the hash of its inputs:
 
   pull    get a kernel tree (default: Debian's linux-source tarball)
+  analyze find the conversion points in a tree; say whether it can be converted
+  patch   generate the ring-0 patch series and a converted copy of the tree
   config  merge a kconfig profile, run olddefconfig, prove every request survived
   build   compile bzImage + vmlinux with a manifest.json of what went in
   boot    boot an image in QEMU with an initramfs and check what the guest says
@@ -34,6 +37,11 @@ that is the hash of its inputs:
 From nothing to a booted kernel:
 
   dir=$(xc-convert build --kernel 6.1 --profile minimal | tail -n1)
+  xc-convert boot \"$dir\"
+
+The same kernel converted to a library-OS kernel (processes at CPL 0):
+
+  dir=$(xc-convert build --kernel 6.1 --profile minimal --mode libos | tail -n1)
   xc-convert boot \"$dir\"";
 
 /// The top-level command line.
@@ -59,6 +67,10 @@ pub struct Cli {
 pub enum Command {
     /// Get a kernel tree into the cache (Debian tarball, tarball, directory or git).
     Pull(pull::Args),
+    /// Find the conversion points in a tree; say whether it can be converted.
+    Analyze(patch::AnalyzeArgs),
+    /// Generate the ring-0 patch series and a converted copy of the tree.
+    Patch(patch::PatchArgs),
     /// Configure a tree with a kconfig profile and verify every requested option.
     Config(config::Args),
     /// Build a bootable image for a profile; prints the image directory last.
@@ -99,6 +111,12 @@ fn exit_code(err: &anyhow::Error) -> i32 {
                 _ => exit::USAGE,
             };
         }
+        if let Some(p) = cause.downcast_ref::<crate::patch::PatchError>() {
+            return match p {
+                crate::patch::PatchError::NotApplicable { .. } => exit::STAGE,
+                _ => exit::USAGE,
+            };
+        }
         if cause.is::<crate::pipeline::make::MakeError>() {
             return exit::STAGE;
         }
@@ -125,6 +143,8 @@ pub fn main() -> i32 {
     let ctx = Context { cache: cli.cache.clone().unwrap_or_else(Context::default_cache), ui: ui.clone() };
     let result = match &cli.command {
         Command::Pull(a) => pull::exec(&ctx, a),
+        Command::Analyze(a) => patch::exec_analyze(&ctx, a),
+        Command::Patch(a) => patch::exec_patch(&ctx, a),
         Command::Config(a) => config::exec(&ctx, a),
         Command::Build(a) => build::exec(&ctx, a),
         Command::Boot(a) => boot::exec(&ctx, a),

@@ -168,8 +168,10 @@ pub fn judge(console: &ConsoleReport, programs: &[String], kernel_version: &str,
                 if !kernel_version.starts_with(p.release.split(['-', '+']).next().unwrap_or("")) || p.release.is_empty() {
                     f.push(format!("probe: guest runs {} but the image is {kernel_version}", p.release));
                 }
+                // The whole point of the conversion: processes at CPL 0.
                 let want = match mode {
                     Mode::Stock => 3,
+                    Mode::Libos => 0,
                 };
                 if p.cpl != want {
                     f.push(format!("probe: processes run at CPL {} on a {mode} kernel, expected {want}", p.cpl));

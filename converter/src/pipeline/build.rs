@@ -22,12 +22,15 @@ use std::time::Instant;
 pub enum Mode {
     /// The tree as it is.
     Stock,
+    /// Converted by the `libos` patch set, with the `libos` profile layer.
+    Libos,
 }
 
 impl std::fmt::Display for Mode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Mode::Stock => "stock",
+            Mode::Libos => "libos",
         })
     }
 }
@@ -112,6 +115,8 @@ pub struct BuildRequest {
     pub reproduce: String,
     /// Keep the object directory after a successful build.
     pub keep_objdir: bool,
+    /// The patch stage's result, in libos mode.
+    pub patched: Option<super::patch::PatchedTree>,
 }
 
 /// Files copied from the object directory into the image directory.
@@ -137,7 +142,7 @@ pub fn fingerprint(req: &BuildRequest, dot_config: &[u8], toolchain: &Toolchain)
         .with_hash("config", &req.configured.key)
         .with("dot_config", dot_config)
         .with("mode", req.mode.to_string())
-        .with("patches", "")
+        .with("patches", req.patched.as_ref().map(|p| p.series_hash.as_str()).unwrap_or(""))
         .with("toolchain", toolchain.identity())
         .with_json("recipe", &(make_vars(), "bzImage"))
 }
@@ -169,6 +174,10 @@ pub fn run(ctx: &Context, req: &BuildRequest) -> anyhow::Result<BuiltImage> {
     std::fs::write(objdir.join(".config"), &dot_config)?;
     let log = ctx.cache.join("work").join(format!("{name}.log"));
     let _ = std::fs::remove_file(&log);
+    if let Some(p) = &req.patched {
+        let series = staging_series_note(p);
+        ctx.ui.detail(&series);
+    }
     let mut make = Make::new(&c.tree.root, &objdir);
     make.jobs = req.jobs;
     make.vars = make_vars();
@@ -203,6 +212,14 @@ pub fn run(ctx: &Context, req: &BuildRequest) -> anyhow::Result<BuiltImage> {
         artifacts.push(describe(&dest, to)?);
     }
     std::fs::copy(&log, staging.path().join("build.log"))?;
+    if let Some(p) = &req.patched {
+        // The series travels with the image: what went in, byte for byte.
+        let dest = staging.path().join("patches");
+        std::fs::create_dir_all(&dest)?;
+        for name in p.patches.iter().map(String::as_str).chain(["series"]) {
+            std::fs::copy(p.series_dir.join(name), dest.join(name))?;
+        }
+    }
     let image_size = artifacts[0].size;
     let manifest = Manifest {
         schema: 1,
@@ -214,8 +231,8 @@ pub fn run(ctx: &Context, req: &BuildRequest) -> anyhow::Result<BuiltImage> {
         base: c.profile.base.clone(),
         options: c.profile.options.iter().map(|(k, v)| (k.clone(), v.setting.to_string())).collect(),
         mode: req.mode,
-        patch_series: Vec::new(),
-        patch_series_hash: None,
+        patch_series: req.patched.as_ref().map(|p| p.patches.clone()).unwrap_or_default(),
+        patch_series_hash: req.patched.as_ref().map(|p| p.series_hash.clone()),
         toolchain,
         config_key: c.key.clone(),
         build_key: fp.key(),
@@ -233,6 +250,10 @@ pub fn run(ctx: &Context, req: &BuildRequest) -> anyhow::Result<BuiltImage> {
         let _ = std::fs::remove_file(&log);
     }
     Ok(BuiltImage { dir, manifest, cache_hit: false })
+}
+
+fn staging_series_note(p: &super::patch::PatchedTree) -> String {
+    format!("patch series {} ({} patches) over {}", &p.series_hash[..16], p.patches.len(), p.pristine.origin)
 }
 
 /// Kbuild's quiet output names one unit per line: "  CC      kernel/fork.o".

@@ -19,6 +19,7 @@ pub mod boot;
 pub mod build;
 pub mod configure;
 pub mod make;
+pub mod patch;
 pub mod pull;
 
 use std::path::PathBuf;

@@ -196,6 +196,25 @@ impl Catalog {
         })
     }
 
+    /// Resolve `name`, then apply the own options of the mode layer `layer`
+    /// (e.g. `libos`) on top, honouring that layer's `overrides`. The mode
+    /// layer's own `inherits` only matter when it is used as a profile by
+    /// itself. Stock and converted images of one profile thus differ by
+    /// exactly the options the conversion forces.
+    pub fn resolve_with_layer(&self, name: &str, series: Series, layer: &str) -> Result<ResolvedProfile, ProfileError> {
+        let mut r = self.resolve(name, series)?;
+        if r.layers.iter().any(|l| l == layer) {
+            return Ok(r);
+        }
+        let file = self.parse(layer)?;
+        let own = self.own_settings(layer, &file, series)?;
+        let mut l = Layered { base: None, layers: r.layers.clone(), options: r.options.clone() };
+        l.apply_child(layer, &file, own)?;
+        r.layers = l.layers;
+        r.options = l.options;
+        Ok(r)
+    }
+
     fn parse(&self, name: &str) -> Result<ProfileFile, ProfileError> {
         let (origin, text) = self.entries.get(name).ok_or_else(|| self.unknown(name))?;
         toml::from_str(text).map_err(|e| ProfileError::Invalid { origin: origin.clone(), message: e.to_string() })

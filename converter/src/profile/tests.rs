@@ -101,10 +101,26 @@ fn cycles_unknown_names_and_schema_errors() {
 #[test]
 fn builtin_profiles_resolve_for_both_supported_series() {
     let c = Catalog::builtin();
-    for name in ["minimal", "net"] {
+    for name in ["minimal", "net", "libos"] {
         for s in [Series(6, 1), Series(6, 12)] {
             let r = c.resolve(name, s).unwrap_or_else(|e| panic!("{name} {s}: {e}"));
             assert!(r.options.len() > 10);
         }
     }
+}
+
+#[test]
+fn mode_layer_adds_only_its_own_options_on_top_of_any_profile() {
+    let c = Catalog::builtin();
+    let stock = c.resolve("net", Series(6, 1)).unwrap();
+    let libos = c.resolve_with_layer("net", Series(6, 1), "libos").unwrap();
+    assert_eq!(libos.layers, vec!["minimal", "net", "libos"]);
+    assert_eq!(libos.options["XC_LIBOS"].setting, Setting::Yes);
+    assert_eq!(libos.options["PAGE_TABLE_ISOLATION"].setting, Setting::No);
+    let differing: Vec<&String> =
+        stock.options.keys().filter(|k| stock.options[*k] != libos.options[*k]).collect();
+    assert_eq!(differing, vec!["PAGE_TABLE_ISOLATION"], "only what the conversion forces differs");
+    let r612 = c.resolve_with_layer("minimal", Series(6, 12), "libos").unwrap();
+    assert_eq!(r612.options["MITIGATION_PAGE_TABLE_ISOLATION"].setting, Setting::No);
+    assert_eq!(r612.options["X86_FRED"].setting, Setting::No);
 }

@@ -20,6 +20,10 @@ pub struct Args {
     /// Guest programs to run in order: built-in names or paths to static binaries.
     #[arg(long = "init", value_name = "PROGRAM", default_value = "probe", num_args = 1..)]
     pub programs: Vec<String>,
+    /// Run the whole behaviour suite (probe, processes, threads, IPC, signals,
+    /// memory faults, ptrace, red zone, ARCH_SET_GS) instead of --init.
+    #[arg(long)]
+    pub suite: bool,
     /// Accelerator: tcg works everywhere; kvm needs a KVM that runs ordinary guests.
     #[arg(long, value_enum, default_value = "tcg")]
     pub accel: AccelArg,
@@ -50,7 +54,11 @@ pub enum AccelArg {
 pub fn exec(ctx: &Context, args: &Args) -> anyhow::Result<()> {
     let req = BootRequest {
         image_dir: args.image_dir.clone(),
-        programs: args.programs.clone(),
+        programs: if args.suite {
+            crate::guest::BEHAVIOUR_SUITE.iter().map(|s| s.to_string()).collect()
+        } else {
+            args.programs.clone()
+        },
         accel: match args.accel {
             AccelArg::Tcg => Accel::Tcg,
             AccelArg::Kvm => Accel::Kvm,

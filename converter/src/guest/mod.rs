@@ -134,3 +134,8 @@ mod tests {
         }
     }
 }
+
+/// The behaviour suite: every guest program that checks the kernel behaves
+/// like a stock one (only the CPL may differ). `boot --suite` runs it.
+pub const BEHAVIOUR_SUITE: &[&str] =
+    &["probe", "xc_proc", "xc_threads", "xc_ipc", "xc_signals", "xc_memory", "xc_ptrace", "xc_redzone", "xc_gs"];

@@ -150,8 +150,13 @@ pub fn judge(console: &ConsoleReport, programs: &[String], kernel_version: &str,
     } else if !console.done {
         f.push("/init did not finish (no `XC-DONE`)".to_string());
     }
-    for p in &console.problems {
+    for p in console.problems.iter().filter(|p| p.kind.is_kernel_fault()) {
         f.push(format!("kernel reported {:?}: {}", p.kind, p.line));
+    }
+    for run in &console.runs {
+        for l in run.lines.iter().filter(|l| l.contains("XC-CHECK") && l.contains(" FAIL")) {
+            f.push(format!("{}: {}", run.name, l.trim()));
+        }
     }
     for name in programs {
         let base = Path::new(name).file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();

@@ -34,7 +34,7 @@ impl ConsoleReport {
     pub fn is_clean(&self) -> bool {
         self.booted
             && self.done
-            && self.problems.is_empty()
+            && !self.problems.iter().any(|p| p.kind.is_kernel_fault())
             && self.runs.iter().all(|r| r.rc == Some(0))
     }
 }
@@ -87,10 +87,23 @@ pub enum ProblemKind {
     MalformedMarker,
 }
 
+impl ProblemKind {
+    /// True for trouble in the kernel itself. A process killed by its own
+    /// segfault or trap (logged by show_unhandled_signals) is the kernel
+    /// doing its job: the behaviour suite provokes those on purpose.
+    pub fn is_kernel_fault(&self) -> bool {
+        !matches!(self, ProblemKind::Segfault | ProblemKind::Trap)
+    }
+}
+
 /// Substrings that identify kernel trouble, checked in order; the first match
 /// classifies the line (e.g. a panic line mentioning "BUG" stays a panic).
 const PROBLEM_PATTERNS: &[(&str, ProblemKind)] = &[
     ("Kernel panic", ProblemKind::Panic),
+    // A process's own fault ("traps: prog[12] general protection fault ip:...")
+    // is the kernel working as intended; check it before the kernel's GP.
+    ("traps: ", ProblemKind::Trap),
+    (": segfault at ", ProblemKind::Segfault),
     ("general protection fault", ProblemKind::GeneralProtection),
     ("Oops:", ProblemKind::Oops),
     // Lockup reports also say "BUG:", so they must be checked first.
@@ -103,8 +116,6 @@ const PROBLEM_PATTERNS: &[(&str, ProblemKind)] = &[
     ("BUG:", ProblemKind::Bug),
     ("WARNING:", ProblemKind::Warning),
     ("Call Trace:", ProblemKind::CallTrace),
-    (": segfault at ", ProblemKind::Segfault),
-    ("traps: ", ProblemKind::Trap),
     ("XC-WARN", ProblemKind::Warning),
 ];
 
@@ -227,6 +238,23 @@ fn parse_probe(rest: &str) -> Option<ProbeResult> {
         getppid_ns: get("getppid_ns")?.parse().ok()?,
         iters: get("iters")?.parse().ok()?,
     })
+}
+
+#[cfg(test)]
+mod process_fault_tests {
+    use super::*;
+
+    #[test]
+    fn a_process_fault_is_not_a_kernel_fault_but_a_kernel_gp_is() {
+        let user = "[    1.5] traps: xc_signals[95] general protection fault ip:402a35 sp:7ffe error:0 in xc_signals[401000+7b000]";
+        assert_eq!(classify_problem(user), Some(ProblemKind::Trap));
+        assert!(!ProblemKind::Trap.is_kernel_fault());
+        let seg = "[    1.5] xc_signals[93]: segfault at 10 ip 00000000004021b7 sp 00007ffed8a825f8 error 6";
+        assert_eq!(classify_problem(seg), Some(ProblemKind::Segfault));
+        let kernel = "[    2.0] general protection fault, probably for non-canonical address 0xdead: 0000 [#1] PREEMPT";
+        assert_eq!(classify_problem(kernel), Some(ProblemKind::GeneralProtection));
+        assert!(ProblemKind::GeneralProtection.is_kernel_fault());
+    }
 }
 
 #[cfg(test)]

@@ -83,9 +83,9 @@ fn a_kernel_that_cannot_find_init_fails_the_boot() {
     let cache = shared_cache();
     let build = xc(&cache, &["--json", "build", "--kernel", "6.1", "--profile", "minimal"]).expect_code(0).json();
     let dir = build["output_dir"].as_str().unwrap().to_string();
-    // No /init to run and no root device: the kernel panics, QEMU must stop
+    // No /init to run and a named init that does not exist: the kernel panics, QEMU must stop
     // by itself (panic=-1, -no-reboot), and boot must say so.
-    let r = xc(&cache, &["--json", "boot", &dir, "--append", "rdinit=/nonexistent", "--timeout", "120"]);
+    let r = xc(&cache, &["--json", "boot", &dir, "--append", "rdinit=/nonexistent", "--append", "init=/nonexistent", "--timeout", "120"]);
     let r = r.expect_code(1);
     let v = r.json();
     assert_eq!(v["passed"], false);

@@ -48,8 +48,10 @@ fn pipeline(series: &str) {
     assert_eq!(again.stdout.lines().last().unwrap(), dir.display().to_string());
     assert!(t.elapsed().as_secs() < 30, "cached build took {:?}", t.elapsed());
 
-    // boot: the probe's line from the guest; a stock kernel runs processes at CPL 3.
-    let boot = xc(&cache, &["--json", "boot", dir.to_str().unwrap()]).expect_code(0).json();
+    // boot: the probe's line from the guest; a stock kernel runs processes at
+    // CPL 3, and the behaviour suite (the same one libOS kernels must pass)
+    // passes on it.
+    let boot = xc(&cache, &["--json", "boot", dir.to_str().unwrap(), "--suite", "--timeout", "300"]).expect_code(0).json();
     assert_eq!(boot["passed"], true, "{boot:#}");
     let probe = &boot["console"]["probes"][0];
     assert_eq!(probe["cpl"], 3);
@@ -58,6 +60,8 @@ fn pipeline(series: &str) {
     assert!(probe["getppid_ns"].as_f64().unwrap() > 0.0);
     let console = std::fs::read_to_string(boot["console_log"].as_str().unwrap()).unwrap();
     assert!(console.contains(&format!("Linux version {full}")));
+    assert!(console.contains("XC-CHECK xc_gs"), "the suite ran");
+    assert!(!console.contains(" FAIL "), "a check failed:\n{console}");
 }
 
 #[test]

@@ -23,6 +23,12 @@ fn main() {
     let guest_dir = manifest_dir.join(GUEST_DIR);
     println!("cargo:rerun-if-changed={}", guest_dir.display());
 
+    // Shared headers (xc_check.h) change the programs too.
+    for entry in fs::read_dir(&guest_dir).into_iter().flatten().flatten() {
+        if entry.path().extension().is_some_and(|x| x == "h") {
+            println!("cargo:rerun-if-changed={}", entry.path().display());
+        }
+    }
     let sources = guest_sources(&guest_dir);
     let mut programs = Vec::new();
     for src in &sources {
@@ -52,17 +58,9 @@ fn embed_patches(manifest_dir: &Path, out: &Path) {
     for set in sets {
         println!("cargo:rerun-if-changed={}", set.display());
         let set_name = set.file_name().expect("set name").to_string_lossy().into_owned();
-        let mut files: Vec<PathBuf> = fs::read_dir(&set)
-            .expect("patch set dir")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        files.sort();
-        for f in files {
-            println!("cargo:rerun-if-changed={}", f.display());
+        for (f, abs) in toml_files(&set) {
             let name = f.file_name().expect("file name").to_string_lossy().into_owned();
-            let abs = f.canonicalize().expect("patch file path");
-            writeln!(code, "    ({set_name:?}, {name:?}, include_str!({:?})),", abs.display().to_string()).expect("write to String");
+            writeln!(code, "    ({set_name:?}, {name:?}, include_str!({abs:?})),").expect("write to String");
         }
     }
     code.push_str("];\n");
@@ -74,21 +72,32 @@ fn embed_patches(manifest_dir: &Path, out: &Path) {
 fn embed_profiles(manifest_dir: &Path, out: &Path) {
     let dir = manifest_dir.join("../kconfig-profiles");
     println!("cargo:rerun-if-changed={}", dir.display());
-    let mut entries: Vec<PathBuf> = fs::read_dir(&dir)
-        .expect("kconfig-profiles/ beside converter/")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    entries.sort();
     let mut code = String::from("/// (name, TOML text) of every shipped profile.\npub static PROFILES: &[(&str, &str)] = &[\n");
-    for p in entries {
-        println!("cargo:rerun-if-changed={}", p.display());
+    for (p, abs) in toml_files(&dir) {
         let name = p.file_stem().expect("file name").to_string_lossy().into_owned();
-        let abs = p.canonicalize().expect("profile path");
-        writeln!(code, "    ({name:?}, include_str!({:?})),", abs.display().to_string()).expect("write to String");
+        writeln!(code, "    ({name:?}, include_str!({abs:?})),").expect("write to String");
     }
     code.push_str("];\n");
     fs::write(out.join("profiles.rs"), code).expect("write generated profile table");
+}
+
+/// The `*.toml` files of `dir`, sorted, each with its absolute path for
+/// `include_str!`; each is registered for rerun-if-changed.
+fn toml_files(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|f| {
+            println!("cargo:rerun-if-changed={}", f.display());
+            let abs = f.canonicalize().expect("toml path").display().to_string();
+            (f, abs)
+        })
+        .collect()
 }
 
 /// All `*.c` files in `dir`, sorted so the embedded table is deterministic.

@@ -3,7 +3,6 @@
 use super::source_args::{shell_quote, SourceArgs};
 use crate::pipeline::build::{BuildRequest, Mode};
 use crate::pipeline::{self, Context};
-use std::path::PathBuf;
 
 /// Build a bootable kernel image for a profile.
 ///
@@ -17,12 +16,8 @@ use std::path::PathBuf;
 pub struct Args {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Profile name or path to a .toml file.
-    #[arg(long, short, default_value = "minimal")]
-    pub profile: String,
-    /// Extra directory of profile .toml files.
-    #[arg(long, value_name = "DIR")]
-    pub profiles_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub profile: super::config::ProfileArgs,
     /// Which kernel to build.
     #[arg(long, value_enum, default_value_t = Mode::Stock)]
     pub mode: Mode,
@@ -38,8 +33,8 @@ impl Args {
     /// The canonical command that reproduces this build: machine-local flags
     /// (-j, --cache, --json, --keep-objdir) are left out.
     fn reproduce(&self) -> String {
-        let mut s = format!("xc-convert build {} --profile {}", self.source.to_command_line(), shell_quote(&self.profile));
-        if let Some(d) = &self.profiles_dir {
+        let mut s = format!("xc-convert build {} --profile {}", self.source.to_command_line(), shell_quote(&self.profile.profile));
+        if let Some(d) = &self.profile.profiles_dir {
             s.push_str(&format!(" --profiles-dir {}", shell_quote(&d.display().to_string())));
         }
         s.push_str(&format!(" --mode {}", self.mode));
@@ -49,7 +44,7 @@ impl Args {
 
 /// Run `build`.
 pub fn exec(ctx: &Context, args: &Args) -> anyhow::Result<()> {
-    let (configured, patched) = super::config::configure(ctx, &args.source, &args.profile, &args.profiles_dir, args.mode)?;
+    let (configured, patched) = super::config::configure(ctx, &args.source, &args.profile, args.mode)?;
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let req = BuildRequest { configured, mode: args.mode, jobs, reproduce: args.reproduce(), keep_objdir: args.keep_objdir, patched };
     let image = pipeline::build::run(ctx, &req)?;

@@ -19,18 +19,25 @@ use std::path::PathBuf;
 pub struct Args {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Profile name (built in: see --list-profiles) or path to a .toml file.
-    #[arg(long, short, default_value = "minimal")]
-    pub profile: String,
-    /// Extra directory of profile .toml files (they take precedence over built-in ones).
-    #[arg(long, value_name = "DIR")]
-    pub profiles_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub profile: ProfileArgs,
     /// List the available profiles and exit.
     #[arg(long)]
     pub list_profiles: bool,
     /// stock, or libos: configure the converted tree with the libos layer added.
     #[arg(long, value_enum, default_value_t = Mode::Stock)]
     pub mode: Mode,
+}
+
+/// Which kconfig profile; shared by `config` and `build`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProfileArgs {
+    /// Profile name (built in: see `config --list-profiles`) or path to a .toml file.
+    #[arg(long, short, default_value = "minimal")]
+    pub profile: String,
+    /// Extra directory of profile .toml files (they take precedence over built-in ones).
+    #[arg(long, value_name = "DIR")]
+    pub profiles_dir: Option<PathBuf>,
 }
 
 /// The catalog of profiles: built-in plus `--profiles-dir`.
@@ -47,11 +54,11 @@ pub fn catalog(dir: &Option<PathBuf>) -> anyhow::Result<Catalog> {
 pub fn configure(
     ctx: &Context,
     source: &SourceArgs,
-    profile: &str,
-    profiles_dir: &Option<PathBuf>,
+    profile_args: &ProfileArgs,
     mode: Mode,
 ) -> anyhow::Result<(ConfiguredTree, Option<PatchedTree>)> {
-    let catalog = catalog(profiles_dir)?;
+    let catalog = catalog(&profile_args.profiles_dir)?;
+    let profile = profile_args.profile.as_str();
     let (tree, _) = pipeline::pull::run(ctx, &source.spec())?;
     let series = Series(tree.version.version, tree.version.patchlevel);
     match mode {
@@ -74,14 +81,14 @@ pub const LIBOS_LAYER: &str = "libos";
 /// Run `config`.
 pub fn exec(ctx: &Context, args: &Args) -> anyhow::Result<()> {
     if args.list_profiles {
-        let c = catalog(&args.profiles_dir)?;
+        let c = catalog(&args.profile.profiles_dir)?;
         let list: Vec<_> = c.names().into_iter().map(|n| (c.description(&n).unwrap_or_default(), n)).collect();
         let human = list.iter().map(|(d, n)| format!("{n:10} {d}")).collect::<Vec<_>>().join("\n");
         let value: Vec<_> = list.iter().map(|(d, n)| serde_json::json!({"name": n, "description": d})).collect();
         super::emit(&ctx.ui, &value, &human);
         return Ok(());
     }
-    let (c, _) = configure(ctx, &args.source, &args.profile, &args.profiles_dir, args.mode)?;
+    let (c, _) = configure(ctx, &args.source, &args.profile, args.mode)?;
     let human = format!(
         "Linux {} profile {}: {} requested options verified{}\n{}",
         c.tree.version,

@@ -62,20 +62,15 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Subcommands, one per pipeline stage.
+/// Subcommands, one per pipeline stage (each `Args` doc comment is its help).
 #[derive(Debug, Subcommand)]
+#[allow(missing_docs)]
 pub enum Command {
-    /// Get a kernel tree into the cache (Debian tarball, tarball, directory or git).
     Pull(pull::Args),
-    /// Find the conversion points in a tree; say whether it can be converted.
     Analyze(patch::AnalyzeArgs),
-    /// Generate the ring-0 patch series and a converted copy of the tree.
     Patch(patch::PatchArgs),
-    /// Configure a tree with a kconfig profile and verify every requested option.
     Config(config::Args),
-    /// Build a bootable image for a profile; prints the image directory last.
     Build(build::Args),
-    /// Boot an image directory in QEMU and run guest programs and checks.
     Boot(boot::Args),
 }
 

@@ -25,59 +25,19 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <sched.h>
 #include <unistd.h>
 
 #define PROG "xc_gs"
+#include "xc_check.h"
+
 #define WATCHDOG_SECONDS 30
 #define SYS_ARCH_PRCTL_NR 158
-
-static int g_failed;
-
-static void check(const char *name, int ok, const char *fmt, ...)
-{
-	char detail[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	printf("XC-CHECK %s %s %s %s\n", PROG, name, ok ? "PASS" : "FAIL", detail);
-	fflush(stdout);
-	if (!ok)
-		g_failed = 1;
-}
-
-static void watchdog(int sig)
-{
-	static const char msg[] = "XC-CHECK " PROG " watchdog FAIL timed-out\n";
-	(void)sig;
-	(void)!write(STDOUT_FILENO, msg, sizeof(msg) - 1);
-	_exit(2);
-}
-
-static const char *status_str(int st)
-{
-	static char buf[64];
-
-	if (st < 0)
-		snprintf(buf, sizeof(buf), "wait-failed");
-	else if (WIFEXITED(st))
-		snprintf(buf, sizeof(buf), "exit=%d", WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		snprintf(buf, sizeof(buf), "signal=%d", WTERMSIG(st));
-	else
-		snprintf(buf, sizeof(buf), "status=0x%x", st);
-	return buf;
-}
 
 static uint16_t read_cs(void)
 {
@@ -164,10 +124,8 @@ static void test_gs(int cpl)
 	while (read(p[0], &tmp, sizeof(tmp)) == (ssize_t)sizeof(tmp))
 		r = tmp; /* keep the latest complete report */
 	close(p[0]);
-	int st = -1;
-	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	int child_ok = st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	int st = wait_for(pid);
+	int child_ok = exited_ok(st);
 
 	if (r.stage < 1) {
 		check("arch_set_gs", 0, "no result: child %s before arch_prctl returned",
@@ -247,10 +205,8 @@ static void test_fs(void)
 
 int main(void)
 {
-	struct rlimit no_core = {0, 0};
-	setrlimit(RLIMIT_CORE, &no_core);
-	signal(SIGALRM, watchdog);
-	alarm(WATCHDOG_SECONDS);
+	xc_no_core_dumps();
+	xc_start_watchdog(WATCHDOG_SECONDS);
 
 	uint16_t cs = read_cs();
 	int cpl = cs & 3;

@@ -13,80 +13,22 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define PROG "xc_ipc"
+#include "xc_check.h"
+
 #define WATCHDOG_SECONDS 60
 
 #define PIPE_TOTAL (64 * 1024)
 #define PIPE_CHUNK (8 * 1024)	/* lock-step chunks: never fills both pipes */
 #define STREAM_MSGS 200
-
-static int g_failed;
-
-static void check(const char *name, int ok, const char *fmt, ...)
-{
-	char detail[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	printf("XC-CHECK %s %s %s %s\n", PROG, name, ok ? "PASS" : "FAIL", detail);
-	fflush(stdout);
-	if (!ok)
-		g_failed = 1;
-}
-
-static void watchdog(int sig)
-{
-	static const char msg[] = "XC-CHECK " PROG " watchdog FAIL timed-out\n";
-	(void)sig;
-	(void)!write(STDOUT_FILENO, msg, sizeof(msg) - 1);
-	_exit(2);
-}
-
-static const char *status_str(int st)
-{
-	static char buf[64];
-
-	if (st < 0)
-		snprintf(buf, sizeof(buf), "wait-failed");
-	else if (WIFEXITED(st))
-		snprintf(buf, sizeof(buf), "exit=%d", WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		snprintf(buf, sizeof(buf), "signal=%d", WTERMSIG(st));
-	else
-		snprintf(buf, sizeof(buf), "status=0x%x", st);
-	return buf;
-}
-
-static int wait_for(pid_t pid)
-{
-	int st;
-
-	if (pid < 0)
-		return -1;
-	while (waitpid(pid, &st, 0) < 0) {
-		if (errno != EINTR)
-			return -1;
-	}
-	return st;
-}
-
-static int exited_ok(int st)
-{
-	return st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-}
 
 /* Write exactly n bytes (pipes and stream sockets may write short). */
 static int write_full(int fd, const void *buf, size_t n)
@@ -128,6 +70,28 @@ static unsigned char pattern(size_t i)
 	return (unsigned char)((i * 131u) ^ (i >> 8) ^ 0x5a);
 }
 
+/*
+ * Child side of the echo tests: copy in -> out in reads of at most chunk
+ * bytes until EOF, then _exit(0); _exit(1) if a write fails.
+ */
+static void __attribute__((noreturn)) echo_child(int in, int out, size_t chunk)
+{
+	char buf[4096];
+
+	if (chunk > sizeof(buf))
+		chunk = sizeof(buf);
+	for (;;) {
+		ssize_t r = read(in, buf, chunk);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		if (write_full(out, buf, (size_t)r) < 0)
+			_exit(1);
+	}
+	_exit(0);
+}
+
 /* ---- pipe round trip ---------------------------------------------------- */
 
 /*
@@ -145,19 +109,9 @@ static void test_pipe_roundtrip(void)
 	}
 	pid_t pid = fork();
 	if (pid == 0) {
-		char buf[3001];
 		close(down[1]);
 		close(up[0]);
-		for (;;) {
-			ssize_t r = read(down[0], buf, sizeof(buf));
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0)
-				break;
-			if (write_full(up[1], buf, (size_t)r) < 0)
-				_exit(1);
-		}
-		_exit(0);
+		echo_child(down[0], up[1], 3001);
 	}
 	close(down[0]);
 	close(up[1]);
@@ -204,18 +158,8 @@ static void test_unix_stream(void)
 	}
 	pid_t pid = fork();
 	if (pid == 0) {
-		char buf[512];
 		close(sv[0]);
-		for (;;) {
-			ssize_t r = recv(sv[1], buf, sizeof(buf), 0);
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0)
-				break;
-			if (write_full(sv[1], buf, (size_t)r) < 0)
-				_exit(1);
-		}
-		_exit(0);
+		echo_child(sv[1], sv[1], 512);
 	}
 	close(sv[1]);
 	for (int i = 0; i < STREAM_MSGS && pid > 0; i++) {
@@ -388,12 +332,10 @@ static void test_scm_rights(void)
 
 int main(void)
 {
-	struct rlimit no_core = {0, 0};
-	setrlimit(RLIMIT_CORE, &no_core);
+	xc_no_core_dumps();
 	/* A dead peer must show up as EPIPE, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGALRM, watchdog);
-	alarm(WATCHDOG_SECONDS);
+	xc_start_watchdog(WATCHDOG_SECONDS);
 
 	test_pipe_roundtrip();
 	test_unix_stream();

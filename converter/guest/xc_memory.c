@@ -14,17 +14,17 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define PROG "xc_memory"
+#include "xc_check.h"
+
 #define WATCHDOG_SECONDS 60
 
 #define STACK_FRAME_BYTES 1024
@@ -32,58 +32,7 @@
 #define BIG_MAP_BYTES (16ul << 20)
 #define BRK_BYTES (1ul << 20)
 
-static int g_failed;
 static long g_page;
-
-static void check(const char *name, int ok, const char *fmt, ...)
-{
-	char detail[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	printf("XC-CHECK %s %s %s %s\n", PROG, name, ok ? "PASS" : "FAIL", detail);
-	fflush(stdout);
-	if (!ok)
-		g_failed = 1;
-}
-
-static void watchdog(int sig)
-{
-	static const char msg[] = "XC-CHECK " PROG " watchdog FAIL timed-out\n";
-	(void)sig;
-	(void)!write(STDOUT_FILENO, msg, sizeof(msg) - 1);
-	_exit(2);
-}
-
-static const char *status_str(int st)
-{
-	static char buf[64];
-
-	if (st < 0)
-		snprintf(buf, sizeof(buf), "wait-failed");
-	else if (WIFEXITED(st))
-		snprintf(buf, sizeof(buf), "exit=%d", WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		snprintf(buf, sizeof(buf), "signal=%d", WTERMSIG(st));
-	else
-		snprintf(buf, sizeof(buf), "status=0x%x", st);
-	return buf;
-}
-
-static int wait_for(pid_t pid)
-{
-	int st;
-
-	if (pid < 0)
-		return -1;
-	while (waitpid(pid, &st, 0) < 0) {
-		if (errno != EINTR)
-			return -1;
-	}
-	return st;
-}
 
 /* Pointer the children act on; volatile so accesses are never elided. */
 static volatile char *volatile g_target;
@@ -96,29 +45,6 @@ static void do_write(void)
 static void do_read(void)
 {
 	(void)*g_target;
-}
-
-/* Run fn in a child; returns its wait status (exit 0 if fn returned). */
-static int in_child(void (*fn)(void))
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		signal(SIGSEGV, SIG_DFL);
-		fn();
-		_exit(0);
-	}
-	return wait_for(pid);
-}
-
-static int is_segv(int st)
-{
-	return st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV;
-}
-
-static int exited_ok(int st)
-{
-	return st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
 /* ---- stack growth ---------------------------------------------------------- */
@@ -199,14 +125,14 @@ static void test_protections(void)
 	/* Read-only: reads still work, a write in a child must SIGSEGV. */
 	int rc = mprotect(pg, (size_t)g_page, PROT_READ);
 	g_target = pg + 200;
-	int st = in_child(do_write);
-	check("mprotect_ro_write_segv", rc == 0 && is_segv(st) && pg[100] == 'x',
+	int st = crash_child(SIGSEGV, do_write);
+	check("mprotect_ro_write_segv", rc == 0 && killed_by(st, SIGSEGV) && pg[100] == 'x',
 	      "mprotect=%d child=%s", rc, status_str(st));
 
 	/* Back to read-write: the same write now succeeds (in a child, so a
 	 * stale read-only TLB entry would show up as a crash). */
 	rc = mprotect(pg, (size_t)g_page, PROT_READ | PROT_WRITE);
-	st = in_child(do_write);
+	st = crash_child(SIGSEGV, do_write);
 	pg[200] = 'y';
 	check("mprotect_rw_write_ok", rc == 0 && exited_ok(st) && pg[200] == 'y',
 	      "mprotect=%d child=%s", rc, status_str(st));
@@ -214,15 +140,15 @@ static void test_protections(void)
 	/* PROT_NONE: even a read faults. */
 	rc = mprotect(pg, (size_t)g_page, PROT_NONE);
 	g_target = pg;
-	st = in_child(do_read);
-	check("mprotect_none_read_segv", rc == 0 && is_segv(st), "mprotect=%d child=%s", rc,
-	      status_str(st));
+	st = crash_child(SIGSEGV, do_read);
+	check("mprotect_none_read_segv", rc == 0 && killed_by(st, SIGSEGV),
+	      "mprotect=%d child=%s", rc, status_str(st));
 
 	/* After munmap the address is gone entirely. */
 	rc = munmap(pg, (size_t)g_page);
-	st = in_child(do_read);
-	check("munmap_read_segv", rc == 0 && is_segv(st), "munmap=%d child=%s", rc,
-	      status_str(st));
+	st = crash_child(SIGSEGV, do_read);
+	check("munmap_read_segv", rc == 0 && killed_by(st, SIGSEGV),
+	      "munmap=%d child=%s", rc, status_str(st));
 }
 
 /* ---- 16 MiB anonymous mapping ------------------------------------------- */
@@ -342,8 +268,8 @@ static void test_exec_mapping(void)
 	g_fn = (int (*)(void))(void *)pg;
 
 	/* Writable, non-executable data: jumping there must fault (NX). */
-	int st = in_child(do_call);
-	check("nx_data_exec_segv", is_segv(st), "child=%s", status_str(st));
+	int st = crash_child(SIGSEGV, do_call);
+	check("nx_data_exec_segv", killed_by(st, SIGSEGV), "child=%s", status_str(st));
 
 	/* After mprotect to R+X the same bytes run and return 42. */
 	int rc = mprotect(pg, (size_t)g_page, PROT_READ | PROT_EXEC);
@@ -354,10 +280,8 @@ static void test_exec_mapping(void)
 
 int main(void)
 {
-	struct rlimit no_core = {0, 0};
-	setrlimit(RLIMIT_CORE, &no_core);
-	signal(SIGALRM, watchdog);
-	alarm(WATCHDOG_SECONDS);
+	xc_no_core_dumps();
+	xc_start_watchdog(WATCHDOG_SECONDS);
 	g_page = sysconf(_SC_PAGESIZE);
 
 	test_stack_growth();

@@ -15,73 +15,20 @@
 #include <errno.h>
 #include <signal.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define PROG "xc_proc"
+#include "xc_check.h"
+
 #define BUSYBOX "/bin/busybox"
 /* Whole-program watchdog: generous, since TCG is 20-50x slower than a host. */
 #define WATCHDOG_SECONDS 60
 
 extern char **environ;
-
-static int g_failed;
-
-/* One XC-CHECK line; flushed at once so a later crash cannot swallow it and
- * a later fork() cannot duplicate it. */
-static void check(const char *name, int ok, const char *fmt, ...)
-{
-	char detail[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	printf("XC-CHECK %s %s %s %s\n", PROG, name, ok ? "PASS" : "FAIL", detail);
-	fflush(stdout);
-	if (!ok)
-		g_failed = 1;
-}
-
-/* If anything hangs, say so on the console instead of dying silently. */
-static void watchdog(int sig)
-{
-	static const char msg[] = "XC-CHECK " PROG " watchdog FAIL timed-out\n";
-	(void)sig;
-	(void)!write(STDOUT_FILENO, msg, sizeof(msg) - 1);
-	_exit(2);
-}
-
-/* Human-readable wait status for the detail field. */
-static const char *status_str(int st)
-{
-	static char buf[64];
-
-	if (WIFEXITED(st))
-		snprintf(buf, sizeof(buf), "exit=%d", WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		snprintf(buf, sizeof(buf), "signal=%d", WTERMSIG(st));
-	else
-		snprintf(buf, sizeof(buf), "status=0x%x", st);
-	return buf;
-}
-
-/* waitpid that survives EINTR; returns the status or -1 on error. */
-static int wait_for(pid_t pid)
-{
-	int st;
-
-	while (waitpid(pid, &st, 0) < 0) {
-		if (errno != EINTR)
-			return -1;
-	}
-	return st;
-}
 
 /* Read everything from fd until EOF (bounded by cap-1 bytes), NUL-terminate. */
 static size_t read_all(int fd, char *buf, size_t cap)
@@ -112,7 +59,7 @@ static void test_fork_exit(void)
 		return;
 	}
 	int st = wait_for(pid);
-	check("fork_exit", st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 42,
+	check("fork_exit", exited_with(st, 42),
 	      "want exit=42 got %s", status_str(st));
 }
 
@@ -125,9 +72,7 @@ static int run_busybox(char *const argv[])
 		execv(BUSYBOX, argv);
 		_exit(127); /* exec failed */
 	}
-	if (pid < 0)
-		return -1;
-	return wait_for(pid);
+	return wait_for(pid); /* -1 if fork failed */
 }
 
 static void test_exec_true(void)
@@ -135,7 +80,7 @@ static void test_exec_true(void)
 	char *const argv[] = {"true", NULL};
 	int st = run_busybox(argv);
 
-	check("exec_true", st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	check("exec_true", exited_ok(st),
 	      "busybox true: %s", status_str(st));
 }
 
@@ -145,7 +90,7 @@ static void test_exec_exit_code(void)
 	char *const argv[] = {"sh", "-c", "exit 7", NULL};
 	int st = run_busybox(argv);
 
-	check("exec_exit_code", st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 7,
+	check("exec_exit_code", exited_with(st, 7),
 	      "busybox sh -c 'exit 7': want exit=7 got %s", status_str(st));
 }
 
@@ -158,35 +103,50 @@ static void test_exec_enoent(void)
 		execl("/xc/does-not-exist", "nope", (char *)NULL);
 		_exit(errno == ENOENT ? 0 : 1);
 	}
-	int st = pid < 0 ? -1 : wait_for(pid);
-	check("exec_enoent", st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	int st = wait_for(pid);
+	check("exec_enoent", exited_ok(st),
 	      "child %s (0 means execve returned ENOENT)", status_str(st));
 }
 
-/* fork + exec busybox echo with stdout on a pipe; parent reads the output. */
-static void test_exec_echo_output(void)
+/*
+ * fork + exec path with argv and stdout on a pipe; the parent reads the
+ * output into buf (NUL-terminated) and returns the child's wait status, or
+ * -1 if fork/wait failed. If the pipe cannot be made, reports check `name`
+ * as failed and returns -2.
+ */
+static int run_captured(const char *name, const char *path, char *const argv[], char *buf,
+			size_t cap)
 {
 	int fds[2];
-	char buf[128];
 
 	if (pipe(fds) < 0) {
-		check("exec_echo", 0, "pipe: %s", strerror(errno));
-		return;
+		check(name, 0, "pipe: %s", strerror(errno));
+		return -2;
 	}
 	pid_t pid = fork();
 	if (pid == 0) {
 		dup2(fds[1], STDOUT_FILENO);
 		close(fds[0]);
 		close(fds[1]);
-		execl(BUSYBOX, "echo", "hello", "xc", (char *)NULL);
+		execv(path, argv);
 		_exit(127);
 	}
 	close(fds[1]);
-	read_all(fds[0], buf, sizeof(buf));
+	read_all(fds[0], buf, cap);
 	close(fds[0]);
-	int st = pid < 0 ? -1 : wait_for(pid);
-	int ok = st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
-		 strcmp(buf, "hello xc\n") == 0;
+	return wait_for(pid);
+}
+
+/* fork + exec busybox echo with stdout on a pipe; parent reads the output. */
+static void test_exec_echo_output(void)
+{
+	char *const argv[] = {"echo", "hello", "xc", NULL};
+	char buf[128];
+	int st = run_captured("exec_echo", BUSYBOX, argv, buf, sizeof(buf));
+
+	if (st == -2)
+		return;
+	int ok = exited_ok(st) && strcmp(buf, "hello xc\n") == 0;
 	check("exec_echo", ok, "%s output=\"%.*s\"", status_str(st),
 	      (int)strcspn(buf, "\n"), buf);
 }
@@ -205,8 +165,8 @@ static void test_vfork(void)
 		execl(BUSYBOX, "sh", "-c", "exit 3", (char *)NULL);
 		_exit(127);
 	}
-	int st = pid < 0 ? -1 : wait_for(pid);
-	check("vfork_exec", st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 3 && marker == 2,
+	int st = wait_for(pid);
+	check("vfork_exec", exited_with(st, 3) && marker == 2,
 	      "%s marker=%d (want exit=3 marker=2)", status_str(st), marker);
 }
 
@@ -238,8 +198,7 @@ static void test_posix_spawn(void)
 	read_all(fds[0], buf, sizeof(buf));
 	close(fds[0]);
 	int st = wait_for(pid);
-	int ok = st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
-		 strcmp(buf, "spawned\n") == 0;
+	int ok = exited_ok(st) && strcmp(buf, "spawned\n") == 0;
 	check("posix_spawn", ok, "%s output=\"%.*s\"", status_str(st),
 	      (int)strcspn(buf, "\n"), buf);
 }
@@ -251,28 +210,15 @@ static void test_posix_spawn(void)
  */
 static void test_shell_pipeline(void)
 {
-	int fds[2];
+	char *const argv[] = {"sh", "-c", "echo abc | cat | cat", NULL};
 	char buf[128];
+	int st = run_captured("shell_pipeline", "/bin/sh", argv, buf, sizeof(buf));
 
-	if (pipe(fds) < 0) {
-		check("shell_pipeline", 0, "pipe: %s", strerror(errno));
+	if (st == -2)
 		return;
-	}
-	pid_t pid = fork();
-	if (pid == 0) {
-		dup2(fds[1], STDOUT_FILENO);
-		close(fds[0]);
-		close(fds[1]);
-		execl("/bin/sh", "sh", "-c", "echo abc | cat | cat", (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	read_all(fds[0], buf, sizeof(buf));
-	close(fds[0]);
-	int st = pid < 0 ? -1 : wait_for(pid);
 	/* Strip the trailing newline that echo adds. */
 	buf[strcspn(buf, "\n")] = '\0';
-	int ok = st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && strcmp(buf, "abc") == 0;
+	int ok = exited_ok(st) && strcmp(buf, "abc") == 0;
 	check("shell_pipeline", ok, "%s output=\"%s\"", status_str(st), buf);
 }
 
@@ -286,8 +232,8 @@ static void test_fork_many(void)
 		pid_t pid = fork();
 		if (pid == 0)
 			_exit(i & 0x7f);
-		int st = pid < 0 ? -1 : wait_for(pid);
-		if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != (i & 0x7f))
+		int st = wait_for(pid);
+		if (!exited_with(st, i & 0x7f))
 			bad++;
 	}
 	check("fork_many", bad == 0, "children=%d bad=%d", n, bad);
@@ -295,11 +241,8 @@ static void test_fork_many(void)
 
 int main(void)
 {
-	/* Children that crash on purpose (none here) must not litter core files. */
-	struct rlimit no_core = {0, 0};
-	setrlimit(RLIMIT_CORE, &no_core);
-	signal(SIGALRM, watchdog);
-	alarm(WATCHDOG_SECONDS);
+	xc_no_core_dumps();
+	xc_start_watchdog(WATCHDOG_SECONDS);
 
 	test_fork_exit();
 	test_fork_many();

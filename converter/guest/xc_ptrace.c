@@ -19,18 +19,18 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
-#include <sys/resource.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define PROG "xc_ptrace"
+#include "xc_check.h"
+
 #define WATCHDOG_SECONDS 60
 
 #define STEPS 1000
@@ -46,62 +46,6 @@ extern char __executable_start[], etext[];
 static volatile uint64_t magic_var = MAGIC;
 static volatile uint64_t poke_target;
 static volatile long loop_sum;
-
-static int g_failed;
-static pid_t g_child = -1;
-
-static void check(const char *name, int ok, const char *fmt, ...)
-{
-	char detail[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	printf("XC-CHECK %s %s %s %s\n", PROG, name, ok ? "PASS" : "FAIL", detail);
-	fflush(stdout);
-	if (!ok)
-		g_failed = 1;
-}
-
-/* On timeout also kill the tracee, which would otherwise stay stopped. */
-static void watchdog(int sig)
-{
-	static const char msg[] = "XC-CHECK " PROG " watchdog FAIL timed-out\n";
-	(void)sig;
-	if (g_child > 0)
-		kill(g_child, SIGKILL);
-	(void)!write(STDOUT_FILENO, msg, sizeof(msg) - 1);
-	_exit(2);
-}
-
-static const char *status_str(int st)
-{
-	static char buf[64];
-
-	if (st < 0)
-		snprintf(buf, sizeof(buf), "wait-failed");
-	else if (WIFEXITED(st))
-		snprintf(buf, sizeof(buf), "exit=%d", WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		snprintf(buf, sizeof(buf), "signal=%d", WTERMSIG(st));
-	else if (WIFSTOPPED(st))
-		snprintf(buf, sizeof(buf), "stopped=%d", WSTOPSIG(st));
-	else
-		snprintf(buf, sizeof(buf), "status=0x%x", st);
-	return buf;
-}
-
-static int wait_for(pid_t pid)
-{
-	int st;
-
-	while (waitpid(pid, &st, 0) < 0) {
-		if (errno != EINTR)
-			return -1;
-	}
-	return st;
-}
 
 static void child_main(void)
 {
@@ -127,10 +71,8 @@ static void child_main(void)
 
 int main(void)
 {
-	struct rlimit no_core = {0, 0};
-	setrlimit(RLIMIT_CORE, &no_core);
-	signal(SIGALRM, watchdog);
-	alarm(WATCHDOG_SECONDS);
+	xc_no_core_dumps();
+	xc_start_watchdog(WATCHDOG_SECONDS);
 
 	pid_t pid = fork();
 	if (pid == 0)
@@ -139,7 +81,7 @@ int main(void)
 		check("traceme_stop", 0, "fork: %s", strerror(errno));
 		return 1;
 	}
-	g_child = pid;
+	xc_watchdog_victim = pid; /* a stopped tracee would outlive us */
 
 	/* First stop: the child's own SIGSTOP, reported to us as tracer. */
 	int st = wait_for(pid);
@@ -219,12 +161,12 @@ int main(void)
 	/* Let it run freely to the end; it verifies its own results. */
 	long rc = ptrace(PTRACE_CONT, pid, NULL, NULL);
 	st = wait_for(pid);
-	check("cont_to_exit", rc == 0 && st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	check("cont_to_exit", rc == 0 && exited_ok(st),
 	      "child=%s (11: computation corrupted, 12: poke lost)", status_str(st));
 	if (st < 0 || !WIFEXITED(st)) {
 		kill(pid, SIGKILL);
 		wait_for(pid);
 	}
-	g_child = -1;
+	xc_watchdog_victim = -1;
 	return g_failed ? 1 : 0;
 }

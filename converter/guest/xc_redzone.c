@@ -41,45 +41,31 @@
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/time.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define PROG "xc_redzone"
+#define XC_DETAIL_MAX 320 /* the redzone_intact detail is long */
+#include "xc_check.h"
 
 #define DEFAULT_MAX_SECONDS 8.0
 #define DEFAULT_TARGET_CHECKS 10000000ull /* parent's quadword compares */
 #define ITERS_PER_CALL 1000	/* red-zone loop iterations per leaf call */
 #define QWORDS 16		/* 16 * 8 = the whole 128-byte red zone */
 #define MIN_SIGNALS 10
+/* Keep going until this many timer signals interrupted the check: under
+ * TCG the timer may deliver only ~100/s, and a handful would prove little. */
+#define TARGET_SIGNALS 200
 #define TIMER_INTERVAL_US 1	/* requested start: the finest interval */
 #define MAX_INTERVAL_US 100000	/* never back off beyond 10 Hz */
 #define ADAPT_WINDOW 64		/* signals per adaptation decision */
 #define MIN_CALLS_PER_WINDOW 4	/* fewer: interrupts starve the loop */
 #define MAX_CALLS_PER_WINDOW 32	/* more: interrupts could be denser */
-
-static int g_failed;
-
-static void check(const char *name, int ok, const char *fmt, ...)
-{
-	char detail[320];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	printf("XC-CHECK %s %s %s %s\n", PROG, name, ok ? "PASS" : "FAIL", detail);
-	fflush(stdout);
-	if (!ok)
-		g_failed = 1;
-}
 
 /*
  * uint64_t xc_redzone_spin(uint64_t iters, uint64_t seed)
@@ -279,7 +265,7 @@ int main(int argc, char **argv)
 		if (elapsed >= max_seconds)
 			break;
 		if (!fixed_duration && calls * ITERS_PER_CALL * QWORDS >= DEFAULT_TARGET_CHECKS &&
-		    g_signals > MIN_SIGNALS) {
+		    g_signals >= TARGET_SIGNALS) {
 			stopped_by = "work-target";
 			break;
 		}
@@ -294,10 +280,8 @@ int main(int argc, char **argv)
 	struct result cr = {0, 0};
 	ssize_t got = read(p[0], &cr, sizeof(cr));
 	close(p[0]);
-	int st;
-	while (waitpid(child, &st, 0) < 0 && errno == EINTR)
-		;
-	int child_ok = got == (ssize_t)sizeof(cr) && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	int st = wait_for(child);
+	int child_ok = got == (ssize_t)sizeof(cr) && exited_ok(st);
 
 	uint64_t checks = calls * ITERS_PER_CALL * QWORDS;
 	uint64_t child_checks = cr.calls * ITERS_PER_CALL * QWORDS;

@@ -16,13 +16,11 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -30,60 +28,10 @@
 #include <unistd.h>
 
 #define PROG "xc_signals"
+#include "xc_check.h"
+
 #define WATCHDOG_SECONDS 60
 #define ALTSTACK_SIZE (64 * 1024)
-
-static int g_failed;
-
-static void check(const char *name, int ok, const char *fmt, ...)
-{
-	char detail[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	printf("XC-CHECK %s %s %s %s\n", PROG, name, ok ? "PASS" : "FAIL", detail);
-	fflush(stdout);
-	if (!ok)
-		g_failed = 1;
-}
-
-static void watchdog(int sig)
-{
-	static const char msg[] = "XC-CHECK " PROG " watchdog FAIL timed-out\n";
-	(void)sig;
-	(void)!write(STDOUT_FILENO, msg, sizeof(msg) - 1);
-	_exit(2);
-}
-
-static const char *status_str(int st)
-{
-	static char buf[64];
-
-	if (st < 0)
-		snprintf(buf, sizeof(buf), "wait-failed");
-	else if (WIFEXITED(st))
-		snprintf(buf, sizeof(buf), "exit=%d", WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		snprintf(buf, sizeof(buf), "signal=%d", WTERMSIG(st));
-	else
-		snprintf(buf, sizeof(buf), "status=0x%x", st);
-	return buf;
-}
-
-static int wait_for(pid_t pid)
-{
-	int st;
-
-	if (pid < 0)
-		return -1;
-	while (waitpid(pid, &st, 0) < 0) {
-		if (errno != EINTR)
-			return -1;
-	}
-	return st;
-}
 
 /* Install a handler with glibc's sigaction (glibc supplies the restorer). */
 static void set_handler(int sig, void (*fn)(int, siginfo_t *, void *), int flags)
@@ -102,32 +50,11 @@ static void set_default(int sig)
 	signal(sig, SIG_DFL);
 }
 
-/*
- * Run fn in a child with the default disposition for sig and return the
- * wait status; the child exits 0 if fn unexpectedly returns.
- */
-static int crash_child(int sig, void (*fn)(void))
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		struct rlimit no_core = {0, 0};
-		setrlimit(RLIMIT_CORE, &no_core); /* no core files on the host */
-		set_default(sig);
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		fn();
-		_exit(0);
-	}
-	return wait_for(pid);
-}
-
 static void check_killed_by(const char *name, int sig, void (*fn)(void))
 {
 	int st = crash_child(sig, fn);
 
-	check(name, st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == sig,
+	check(name, killed_by(st, sig),
 	      "want signal=%d got %s", sig, status_str(st));
 }
 
@@ -708,10 +635,8 @@ static void test_restart(void)
 
 int main(void)
 {
-	struct rlimit no_core = {0, 0};
-	setrlimit(RLIMIT_CORE, &no_core);
-	signal(SIGALRM, watchdog);
-	alarm(WATCHDOG_SECONDS);
+	xc_no_core_dumps();
+	xc_start_watchdog(WATCHDOG_SECONDS);
 
 	test_siginfo_restorer();
 	test_sigreturn_registers();

@@ -16,7 +16,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +24,8 @@
 #include <unistd.h>
 
 #define PROG "xc_threads"
+#include "xc_check.h"
+
 #define WATCHDOG_SECONDS 60
 
 #define NTHREADS 4
@@ -32,30 +33,6 @@
 #define YIELD_EVERY 64		/* yield inside the critical section this often */
 #define CONDVAR_ROUNDS 2000
 #define FUTEX_ROUNDS 1000
-
-static int g_failed;
-
-static void check(const char *name, int ok, const char *fmt, ...)
-{
-	char detail[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	printf("XC-CHECK %s %s %s %s\n", PROG, name, ok ? "PASS" : "FAIL", detail);
-	fflush(stdout);
-	if (!ok)
-		g_failed = 1;
-}
-
-static void watchdog(int sig)
-{
-	static const char msg[] = "XC-CHECK " PROG " watchdog FAIL timed-out\n";
-	(void)sig;
-	(void)!write(STDOUT_FILENO, msg, sizeof(msg) - 1);
-	_exit(2);
-}
 
 /* ---- mutex contention + TLS ------------------------------------------- */
 
@@ -264,8 +241,7 @@ static void test_futex(void)
 
 int main(void)
 {
-	signal(SIGALRM, watchdog);
-	alarm(WATCHDOG_SECONDS);
+	xc_start_watchdog(WATCHDOG_SECONDS);
 
 	test_mutex();
 	test_condvar();

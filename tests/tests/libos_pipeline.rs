@@ -67,7 +67,7 @@ fn libos(series: &str) {
     let b = xc(&cache, &["--json", "build", "--kernel", series, "--profile", "minimal", "--mode", "libos"]).expect_code(0).json();
     let m = &b["manifest"];
     assert_eq!(m["mode"], "libos");
-    assert_eq!(m["patch_series_hash"], p1["patched"]["series_hash"]);
+    assert_eq!(m["patch_content_hash"], p1["patched"]["content_hash"]);
     assert!(m["patch_series"].as_array().unwrap().len() >= 5);
     assert_eq!(m["options"]["XC_LIBOS"], "y");
     let dir = b["output_dir"].as_str().unwrap().to_string();

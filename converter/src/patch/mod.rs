@@ -186,7 +186,19 @@ impl Plan {
         self.edits.iter().all(|e| e.problem.is_none())
     }
 
-    /// Hash of the rendered series: the identity of the patched tree.
+    /// Hash of what the series does to the tree (every touched file's path
+    /// and new content): the identity of the patched tree. Rewording a
+    /// patch's description changes the series but not the kernel, and must
+    /// not force a rebuild.
+    pub fn content_hash(&self) -> String {
+        let mut text = String::new();
+        for (path, content) in &self.files {
+            text.push_str(&format!("{path}\0{}\0{content}\0", content.len()));
+        }
+        build_farm::sha256_hex(text)
+    }
+
+    /// Hash of the rendered series text (recorded in manifests).
     pub fn series_hash(&self) -> String {
         build_farm::sha256_hex(self.patches.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join("\0"))
     }

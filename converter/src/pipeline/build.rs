@@ -69,8 +69,10 @@ pub struct Manifest {
     pub mode: Mode,
     /// Patch files applied, in order (none for stock).
     pub patch_series: Vec<String>,
-    /// Hash of the patch series, when there is one.
+    /// Hash of the patch series text, when there is one.
     pub patch_series_hash: Option<String>,
+    /// Hash of what the series does to the tree (the build's input).
+    pub patch_content_hash: Option<String>,
     /// Compiler, linker, make and ccache versions.
     pub toolchain: Toolchain,
     /// The configuration stage's key.
@@ -142,7 +144,7 @@ pub fn fingerprint(req: &BuildRequest, dot_config: &[u8], toolchain: &Toolchain)
         .with_hash("config", &req.configured.key)
         .with("dot_config", dot_config)
         .with("mode", req.mode.to_string())
-        .with("patches", req.patched.as_ref().map(|p| p.series_hash.as_str()).unwrap_or(""))
+        .with("patches", req.patched.as_ref().map(|p| p.content_hash.as_str()).unwrap_or(""))
         .with("toolchain", toolchain.identity())
         .with_json("recipe", &(make_vars(), "bzImage"))
 }
@@ -233,6 +235,7 @@ pub fn run(ctx: &Context, req: &BuildRequest) -> anyhow::Result<BuiltImage> {
         mode: req.mode,
         patch_series: req.patched.as_ref().map(|p| p.patches.clone()).unwrap_or_default(),
         patch_series_hash: req.patched.as_ref().map(|p| p.series_hash.clone()),
+        patch_content_hash: req.patched.as_ref().map(|p| p.content_hash.clone()),
         toolchain,
         config_key: c.key.clone(),
         build_key: fp.key(),

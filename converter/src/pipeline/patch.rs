@@ -2,9 +2,10 @@
 //!
 //! The result is a new tree in the cache (hard links to the pristine files,
 //! fresh files where edits landed) plus the same change as a quilt series.
-//! Its identity is the hash of the pristine tree and the rendered series, so
-//! patching again is a lookup, and the configured and built results that
-//! depend on it change whenever a template does.
+//! Its identity is the hash of the pristine tree and of the edited files'
+//! contents, so patching again is a lookup, the configured and built results
+//! that depend on it change whenever an edit's output does, and rewording a
+//! patch description does not force a kernel rebuild.
 
 use super::Context;
 use crate::kconfig::KconfigDb;
@@ -26,6 +27,8 @@ pub struct PatchedTree {
     pub set: String,
     /// Hash of the rendered series.
     pub series_hash: String,
+    /// Hash of the edited files' contents (this tree's identity).
+    pub content_hash: String,
     /// Directory with the quilt series (`series` + one .patch per group).
     pub series_dir: PathBuf,
     /// Patch file names in order.
@@ -50,44 +53,59 @@ pub fn run(ctx: &Context, tree: &KernelTree, set: &PatchSet) -> anyhow::Result<P
     if !plan.is_clean() {
         return Err(PatchError::NotApplicable { set: set.name.clone(), version: tree.version.to_string(), problems: plan.problems() }.into());
     }
-    let fp = Fingerprint::new().with_hash("source", &tree.source_hash).with_hash("series", &plan.series_hash());
+    let fp = Fingerprint::new().with_hash("source", &tree.source_hash).with_hash("edits", &plan.content_hash());
     let dir = ctx.cache.join("patched").join(format!("{}-{}-{}", tree.version, set.name, fp.short_key()));
-    if let Ok(text) = std::fs::read_to_string(dir.join("patched.json")) {
-        if let Ok(mut p) = serde_json::from_str::<PatchedTree>(&text) {
+    let record = dir.join("patched.json");
+    let mut patched = match std::fs::read_to_string(&record).ok().and_then(|t| serde_json::from_str::<PatchedTree>(&t).ok()) {
+        Some(mut p) => {
             // Paths are recomputed: the cache may have moved.
             p.tree.root = dir.join("tree");
-            p.series_dir = dir.join("series");
             p.cache_hit = true;
-            return Ok(p);
+            p
         }
-    }
-    ctx.ui.status(&format!("patching Linux {} with `{}` ({} edits in {} patches)", tree.version, set.name, plan.edits.len(), plan.patches.len()));
-    let staging = Staging::new(&dir)?;
-    patch::apply::patched_copy(&tree.root, &staging.path().join("tree"), &plan.files)?;
-    let series_dir = staging.path().join("series");
-    std::fs::create_dir_all(&series_dir)?;
-    let mut names = Vec::new();
-    for p in &plan.patches {
-        std::fs::write(series_dir.join(&p.file_name), &p.text)?;
-        names.push(p.file_name.clone());
-    }
-    std::fs::write(series_dir.join("series"), names.join("\n") + "\n")?;
-    let patched = PatchedTree {
-        tree: KernelTree {
-            root: dir.join("tree"),
-            version: tree.version.clone(),
-            source_hash: fp.key(),
-            origin: format!("{} + xc-convert `{}` patches", tree.origin, set.name),
-        },
-        pristine: tree.clone(),
-        set: set.name.clone(),
-        series_hash: plan.series_hash(),
-        series_dir: dir.join("series"),
-        patches: names,
-        cache_hit: false,
+        None => {
+            ctx.ui.status(&format!(
+                "patching Linux {} with `{}` ({} edits in {} patches)",
+                tree.version,
+                set.name,
+                plan.edits.len(),
+                plan.patches.len()
+            ));
+            let staging = Staging::new(&dir)?;
+            patch::apply::patched_copy(&tree.root, &staging.path().join("tree"), &plan.files)?;
+            let patched = PatchedTree {
+                tree: KernelTree {
+                    root: dir.join("tree"),
+                    version: tree.version.clone(),
+                    source_hash: fp.key(),
+                    origin: format!("{} + xc-convert `{}` patches", tree.origin, set.name),
+                },
+                pristine: tree.clone(),
+                set: set.name.clone(),
+                series_hash: String::new(),
+                content_hash: plan.content_hash(),
+                series_dir: PathBuf::new(),
+                patches: Vec::new(),
+                cache_hit: false,
+            };
+            build_farm::write_json_atomic(&staging.path().join("patched.json"), &patched)?;
+            build_farm::write_json_atomic(&staging.path().join("plan.json"), &plan)?;
+            staging.publish()?;
+            patched
+        }
     };
-    build_farm::write_json_atomic(&staging.path().join("patched.json"), &patched)?;
-    build_farm::write_json_atomic(&staging.path().join("plan.json"), &plan)?;
-    staging.publish()?;
+    // The series text (descriptions included) is stored per series hash
+    // beside the tree: rewording a patch adds a series, not a rebuild.
+    patched.series_hash = plan.series_hash();
+    patched.series_dir = dir.join(format!("series-{}", &patched.series_hash[..16]));
+    patched.patches = plan.patches.iter().map(|p| p.file_name.clone()).collect();
+    if !patched.series_dir.join("series").is_file() {
+        let staging = Staging::new(&patched.series_dir)?;
+        for p in &plan.patches {
+            std::fs::write(staging.path().join(&p.file_name), &p.text)?;
+        }
+        std::fs::write(staging.path().join("series"), patched.patches.join("\n") + "\n")?;
+        staging.publish()?;
+    }
     Ok(patched)
 }

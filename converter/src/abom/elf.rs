@@ -80,7 +80,8 @@ fn parse_header(data: &[u8]) -> Result<&Header, AbomError> {
     if ident[EI_DATA] != elf::ELFDATA2LSB {
         return Err(AbomError::NotX86_64);
     }
-    let header = Header::parse(data).map_err(|e| AbomError::Malformed(format!("ELF header: {e}")))?;
+    let header =
+        Header::parse(data).map_err(|e| AbomError::Malformed(format!("ELF header: {e}")))?;
     if header.e_machine(LE) != elf::EM_X86_64 {
         return Err(AbomError::NotX86_64);
     }
@@ -99,8 +100,15 @@ fn exec_segments(header: &Header, data: &[u8]) -> Result<Vec<ExecSegment>, AbomE
         if ph.p_type(LE) != elf::PT_LOAD || ph.p_flags(LE) & elf::PF_X == 0 {
             continue;
         }
-        let seg = ExecSegment { offset: ph.p_offset(LE), vaddr: ph.p_vaddr(LE), filesz: ph.p_filesz(LE) };
-        let in_file = seg.offset.checked_add(seg.filesz).is_some_and(|end| end <= data.len() as u64);
+        let seg = ExecSegment {
+            offset: ph.p_offset(LE),
+            vaddr: ph.p_vaddr(LE),
+            filesz: ph.p_filesz(LE),
+        };
+        let in_file = seg
+            .offset
+            .checked_add(seg.filesz)
+            .is_some_and(|end| end <= data.len() as u64);
         if !in_file {
             return Err(AbomError::Malformed(format!(
                 "executable segment {index} (offset {:#x}, size {:#x}) extends past the end of the file ({:#x} bytes)",
@@ -115,13 +123,22 @@ fn exec_segments(header: &Header, data: &[u8]) -> Result<Vec<ExecSegment>, AbomE
 }
 
 /// File ranges of executable sections that have bytes in the file.
-fn exec_section_ranges(sections: &SectionTable<'_, FileHeader64<LittleEndian>>, data: &[u8]) -> Vec<(u64, u64)> {
+fn exec_section_ranges(
+    sections: &SectionTable<'_, FileHeader64<LittleEndian>>,
+    data: &[u8],
+) -> Vec<(u64, u64)> {
     sections
         .iter()
         .filter(|s: &&SectionHeader64<LittleEndian>| {
-            s.sh_type(LE) == elf::SHT_PROGBITS && s.sh_flags(LE) & u64::from(elf::SHF_EXECINSTR) != 0
+            s.sh_type(LE) == elf::SHT_PROGBITS
+                && s.sh_flags(LE) & u64::from(elf::SHF_EXECINSTR) != 0
         })
-        .map(|s| (s.sh_offset(LE), s.sh_offset(LE).saturating_add(s.sh_size(LE))))
+        .map(|s| {
+            (
+                s.sh_offset(LE),
+                s.sh_offset(LE).saturating_add(s.sh_size(LE)),
+            )
+        })
         .filter(|&(start, end)| start < end && end <= data.len() as u64)
         .collect()
 }
@@ -158,17 +175,29 @@ fn split_segment(seg: ExecSegment, code_sections: &[(u64, u64)], anchors: &[u64]
         .map(|&(start, end)| (start.max(seg.offset), end.min(seg.end())))
         .filter(|&(start, end)| start < end)
         .collect();
-    let ranges = if clipped.is_empty() { vec![(seg.offset, seg.end())] } else { clipped };
+    let ranges = if clipped.is_empty() {
+        vec![(seg.offset, seg.end())]
+    } else {
+        clipped
+    };
     let mut regions = Vec::new();
     for (start, end) in ranges {
         let mut cursor = start;
         for &anchor in anchors.iter().filter(|&&a| a > start && a < end) {
             if anchor > cursor {
-                regions.push(Region { start: cursor, end: anchor, segment: seg });
+                regions.push(Region {
+                    start: cursor,
+                    end: anchor,
+                    segment: seg,
+                });
                 cursor = anchor;
             }
         }
-        regions.push(Region { start: cursor, end, segment: seg });
+        regions.push(Region {
+            start: cursor,
+            end,
+            segment: seg,
+        });
     }
     regions
 }
@@ -177,7 +206,11 @@ fn split_segment(seg: ExecSegment, code_sections: &[(u64, u64)], anchors: &[u64]
 mod tests {
     use super::*;
 
-    const SEG: ExecSegment = ExecSegment { offset: 0x1000, vaddr: 0x401000, filesz: 0x100 };
+    const SEG: ExecSegment = ExecSegment {
+        offset: 0x1000,
+        vaddr: 0x401000,
+        filesz: 0x100,
+    };
 
     fn bounds(regions: &[Region]) -> Vec<(u64, u64)> {
         regions.iter().map(|r| (r.start, r.end)).collect()
@@ -185,18 +218,36 @@ mod tests {
 
     #[test]
     fn sections_are_clipped_to_the_segment_and_cut_at_functions() {
-        let regions = split_segment(SEG, &[(0xff0, 0x1040), (0x1080, 0x1200)], &[0x1010, 0x1090, 0x1300]);
-        assert_eq!(bounds(&regions), vec![(0x1000, 0x1010), (0x1010, 0x1040), (0x1080, 0x1090), (0x1090, 0x1100)]);
+        let regions = split_segment(
+            SEG,
+            &[(0xff0, 0x1040), (0x1080, 0x1200)],
+            &[0x1010, 0x1090, 0x1300],
+        );
+        assert_eq!(
+            bounds(&regions),
+            vec![
+                (0x1000, 0x1010),
+                (0x1010, 0x1040),
+                (0x1080, 0x1090),
+                (0x1090, 0x1100)
+            ]
+        );
     }
 
     #[test]
     fn without_sections_the_whole_segment_is_one_region() {
-        assert_eq!(bounds(&split_segment(SEG, &[], &[])), vec![(0x1000, 0x1100)]);
+        assert_eq!(
+            bounds(&split_segment(SEG, &[], &[])),
+            vec![(0x1000, 0x1100)]
+        );
     }
 
     #[test]
     fn non_elf_input_is_rejected() {
-        assert!(matches!(code_regions(b"#!/bin/sh\n"), Err(AbomError::NotElf64)));
+        assert!(matches!(
+            code_regions(b"#!/bin/sh\n"),
+            Err(AbomError::NotElf64)
+        ));
         assert!(matches!(code_regions(&[]), Err(AbomError::NotElf64)));
     }
 }

@@ -63,25 +63,21 @@ impl SiteForm {
     }
 }
 
-/// Why a system-call number has no table slot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct OutsideTable(pub u32);
-
-/// Absolute address of slot `nr` of the entry table.
-pub fn table_slot_addr(nr: u32) -> Result<u64, OutsideTable> {
+/// Absolute address of slot `nr` of the entry table; `None` past its end.
+pub fn table_slot_addr(nr: u32) -> Option<u64> {
     if nr >= XC_ENTRY_TABLE_SLOTS {
-        return Err(OutsideTable(nr));
+        return None;
     }
-    Ok(XC_ENTRY_TABLE_ADDR.wrapping_add(u64::from(XC_ENTRY_TABLE_STRIDE) * u64::from(nr)))
+    Some(XC_ENTRY_TABLE_ADDR.wrapping_add(u64::from(XC_ENTRY_TABLE_STRIDE) * u64::from(nr)))
 }
 
 /// The disp32 of `call *slot`: the slot address must survive sign extension
 /// from 32 bits, which holds for the whole table page at 0xffffffffff600000.
-pub(super) fn table_disp32(nr: u32) -> Result<i32, OutsideTable> {
+pub(super) fn table_disp32(nr: u32) -> Option<i32> {
     let addr = table_slot_addr(nr)?;
     // The address is meant as a sign-extended value; reinterpreting the bits
     // as i64 is the point, not a lossy conversion.
-    i32::try_from(addr as i64).map_err(|_| OutsideTable(nr))
+    i32::try_from(addr as i64).ok()
 }
 
 /// The bytes the compiler emitted for a site.
@@ -90,9 +86,9 @@ pub(super) fn original_bytes(form: SiteForm, nr: u32) -> Vec<u8> {
 }
 
 /// The replacement bytes, same length as [`original_bytes`].
-pub(super) fn patched_bytes(form: SiteForm, nr: u32) -> Result<Vec<u8>, OutsideTable> {
+pub(super) fn patched_bytes(form: SiteForm, nr: u32) -> Option<Vec<u8>> {
     let call = [&CALL_ABS[..], &table_disp32(nr)?.to_le_bytes()].concat();
-    Ok(match form {
+    Some(match form {
         SiteForm::Mov32 => call,
         SiteForm::Mov64 => [&NOP2[..], &call].concat(),
     })
@@ -115,8 +111,11 @@ mod tests {
     #[test]
     fn disp32_is_the_sign_extended_slot_address() {
         assert_eq!(table_disp32(0).unwrap() as i64 as u64, XC_ENTRY_TABLE_ADDR);
-        assert_eq!(table_disp32(110).unwrap() as i64 as u64, XC_ENTRY_TABLE_ADDR + 8 * 110);
-        assert_eq!(table_disp32(XC_ENTRY_TABLE_SLOTS), Err(OutsideTable(XC_ENTRY_TABLE_SLOTS)));
+        assert_eq!(
+            table_disp32(110).unwrap() as i64 as u64,
+            XC_ENTRY_TABLE_ADDR + 8 * 110
+        );
+        assert_eq!(table_disp32(XC_ENTRY_TABLE_SLOTS), None);
     }
 
     #[test]
@@ -126,7 +125,11 @@ mod tests {
         for nr in 0..XC_ENTRY_TABLE_SLOTS {
             for form in [SiteForm::Mov32, SiteForm::Mov64] {
                 let patched = patched_bytes(form, nr).unwrap();
-                assert_eq!(patched[form.byte_len() - SYSCALL.len()], 0x60, "nr {nr} {form:?}");
+                assert_eq!(
+                    patched[form.byte_len() - SYSCALL.len()],
+                    0x60,
+                    "nr {nr} {form:?}"
+                );
             }
         }
     }

@@ -115,7 +115,12 @@ pub fn rewrite(elf: &[u8]) -> Result<(Vec<u8>, Report), AbomError> {
     let report = scan(elf)?;
     let mut out = elf.to_vec();
     for site in &report.sites {
-        replace(&mut out, site, &site.original_bytes(), &site.patched_bytes())?;
+        replace(
+            &mut out,
+            site,
+            &site.original_bytes(),
+            &site.patched_bytes(),
+        )?;
     }
     Ok((out, report))
 }
@@ -124,7 +129,12 @@ pub fn rewrite(elf: &[u8]) -> Result<(Vec<u8>, Report), AbomError> {
 pub fn restore(rewritten: &[u8], report: &Report) -> Result<Vec<u8>, AbomError> {
     let mut out = rewritten.to_vec();
     for site in &report.sites {
-        replace(&mut out, site, &site.patched_bytes(), &site.original_bytes())?;
+        replace(
+            &mut out,
+            site,
+            &site.patched_bytes(),
+            &site.original_bytes(),
+        )?;
     }
     Ok(out)
 }
@@ -133,11 +143,14 @@ pub fn restore(rewritten: &[u8], report: &Report) -> Result<Vec<u8>, AbomError> 
 /// and the buffer must agree, or we would corrupt code we did not decode.
 fn replace(buf: &mut [u8], site: &Site, expected: &[u8], new: &[u8]) -> Result<(), AbomError> {
     let range = site.range();
-    let current = buf
-        .get_mut(range.clone())
-        .ok_or_else(|| AbomError::Malformed(format!("site {range:x?} lies past the end of the file")))?;
+    let current = buf.get_mut(range.clone()).ok_or_else(|| {
+        AbomError::Malformed(format!("site {range:x?} lies past the end of the file"))
+    })?;
     if current != expected {
-        return Err(AbomError::SiteMismatch { offset: site.offset, found: current.to_vec() });
+        return Err(AbomError::SiteMismatch {
+            offset: site.offset,
+            found: current.to_vec(),
+        });
     }
     current.copy_from_slice(new);
     Ok(())

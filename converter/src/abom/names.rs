@@ -461,7 +461,10 @@ const NAMES: [Option<&str>; 451] = [
 
 /// The name of system call `nr`, or `"unknown"` if it has none in the table.
 pub fn syscall_name(nr: u32) -> &'static str {
-    usize::try_from(nr).ok().and_then(|i| NAMES.get(i).copied().flatten()).unwrap_or("unknown")
+    usize::try_from(nr)
+        .ok()
+        .and_then(|i| NAMES.get(i).copied().flatten())
+        .unwrap_or("unknown")
 }
 
 #[cfg(test)]

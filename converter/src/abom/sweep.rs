@@ -42,12 +42,18 @@ pub(super) fn sweep_region(elf: &[u8], region: &Region) -> Vec<Finding> {
             first_invalid.get_or_insert(offset);
         } else if insn.code() == Code::Syscall {
             let verdict = match first_invalid {
-                Some(at) => Err(format!("decoding not trusted: invalid bytes earlier in the function at offset {at:#x}")),
+                Some(at) => Err(format!(
+                    "decoding not trusted: invalid bytes earlier in the function at offset {at:#x}"
+                )),
                 None => classify(bytes, region.start, offset, insn.len(), prev),
             };
             findings.push(finding(region, offset, verdict));
         }
-        prev = Some(Prev { offset, len: insn.len(), code: insn.code() });
+        prev = Some(Prev {
+            offset,
+            len: insn.len(),
+            code: insn.code(),
+        });
     }
     findings
 }
@@ -65,7 +71,9 @@ fn classify(
     }
     let local = |off: u64| (off - base) as usize;
     let Some(prev) = prev.filter(|p| p.offset + p.len as u64 == offset) else {
-        return Err("first instruction of its function or section: not preceded by mov $imm32,%eax".into());
+        return Err(
+            "first instruction of its function or section: not preceded by mov $imm32,%eax".into(),
+        );
     };
     let form = match (prev.code, prev.len) {
         (Code::Mov_r32_imm32, 5) => SiteForm::Mov32,
@@ -82,9 +90,11 @@ fn classify(
     if !mov.starts_with(expected_opcode) {
         return Err(not_a_mov_reason(bytes, local(offset)));
     }
-    let imm: [u8; 4] = mov[mov.len() - 4..].try_into().expect("mov ends in an imm32");
+    let imm: [u8; 4] = mov[mov.len() - 4..]
+        .try_into()
+        .expect("mov ends in an imm32");
     let nr = u32::from_le_bytes(imm);
-    if table_disp32(nr).is_err() {
+    if table_disp32(nr).is_none() {
         return Err(format!("number {nr} outside the entry table"));
     }
     Ok((prev.offset, form, nr))
@@ -95,7 +105,8 @@ fn classify(
 /// matcher would have rewritten, from code with no such bytes at all.
 fn not_a_mov_reason(bytes: &[u8], syscall_at: usize) -> String {
     let looks_like_mov32 = syscall_at >= 5 && bytes[syscall_at - 5] == 0xb8;
-    let looks_like_mov64 = syscall_at >= 7 && bytes[syscall_at - 7..syscall_at - 4] == [0x48, 0xc7, 0xc0];
+    let looks_like_mov64 =
+        syscall_at >= 7 && bytes[syscall_at - 7..syscall_at - 4] == [0x48, 0xc7, 0xc0];
     if looks_like_mov32 || looks_like_mov64 {
         "mov not at an instruction boundary".into()
     } else {
@@ -103,7 +114,11 @@ fn not_a_mov_reason(bytes: &[u8], syscall_at: usize) -> String {
     }
 }
 
-fn finding(region: &Region, syscall_offset: u64, verdict: Result<(u64, SiteForm, u32), String>) -> Finding {
+fn finding(
+    region: &Region,
+    syscall_offset: u64,
+    verdict: Result<(u64, SiteForm, u32), String>,
+) -> Finding {
     match verdict {
         Ok((offset, form, nr)) => Finding::Site(Site {
             offset,

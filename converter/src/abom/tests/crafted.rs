@@ -55,7 +55,11 @@ const PATTERN: [u8; 7] = [0xb8, 0x27, 0, 0, 0, 0x0f, 0x05];
 
 fn check_crafted(elf: &[u8]) {
     let report = scan(elf).expect("scan");
-    let sites: Vec<(u32, &str, SiteForm)> = report.sites.iter().map(|s| (s.nr, s.name.as_str(), s.form)).collect();
+    let sites: Vec<(u32, &str, SiteForm)> = report
+        .sites
+        .iter()
+        .map(|s| (s.nr, s.name.as_str(), s.form))
+        .collect();
     assert_eq!(
         sites,
         vec![
@@ -68,23 +72,42 @@ fn check_crafted(elf: &[u8]) {
     );
     assert_eq!(report.sites[0].offset % 2, 1, "first site at an odd offset");
     let straddle = &report.sites[4];
-    assert_ne!(straddle.vaddr / 4096, (straddle.vaddr + 6) / 4096, "site crosses a page");
+    assert_ne!(
+        straddle.vaddr / 4096,
+        (straddle.vaddr + 6) / 4096,
+        "site crosses a page"
+    );
 
-    let reasons: Vec<&str> = report.left_alone.iter().map(|l| l.reason.as_str()).collect();
+    let reasons: Vec<&str> = report
+        .left_alone
+        .iter()
+        .map(|l| l.reason.as_str())
+        .collect();
     assert_eq!(reasons.len(), 6, "{reasons:#?}");
     assert_eq!(reasons[0], "mov not at an instruction boundary");
     assert_eq!(reasons[1], "not preceded by mov $imm32,%eax");
     assert_eq!(reasons[2], "number 600 outside the entry table");
     assert_eq!(reasons[3], "number 512 outside the entry table");
-    assert!(reasons[4].starts_with("first instruction of its function"), "{}", reasons[4]);
-    assert!(reasons[5].starts_with("decoding not trusted"), "{}", reasons[5]);
+    assert!(
+        reasons[4].starts_with("first instruction of its function"),
+        "{}",
+        reasons[4]
+    );
+    assert!(
+        reasons[5].starts_with("decoding not trusted"),
+        "{}",
+        reasons[5]
+    );
     assert_eq!(report.syscalls_seen, 11);
 
     let (output, _) = rewrite_and_check(elf);
     // The pattern in the movabs and in .rodata survives; rewrite_and_check
     // already proved nothing outside the sites changed, this proves the
     // look-alikes were there to be (wrongly) matched.
-    let look_alikes = output.windows(PATTERN.len()).filter(|w| *w == PATTERN).count();
+    let look_alikes = output
+        .windows(PATTERN.len())
+        .filter(|w| *w == PATTERN)
+        .count();
     // movabs imm64, movabs tail + syscall, the two real but refused pairs
     // (function start, after invalid bytes), and .rodata.
     assert_eq!(look_alikes, 5);
@@ -123,7 +146,10 @@ fn rejects_what_it_cannot_handle() {
         super::util::run(dir.path(), "as", &["--64", "-o", "t.o", "t.s"]);
         std::fs::read(dir.path().join("t.o")).unwrap()
     };
-    assert!(matches!(scan(&object_file), Err(AbomError::UnsupportedType(1))));
+    assert!(matches!(
+        scan(&object_file),
+        Err(AbomError::UnsupportedType(1))
+    ));
     let mut not_x86 = assemble_and_link(SOURCE, &[]);
     not_x86[18] = 183; // EM_AARCH64
     assert!(matches!(scan(&not_x86), Err(AbomError::NotX86_64)));
@@ -131,5 +157,8 @@ fn rejects_what_it_cannot_handle() {
     elf32[4] = 1; // ELFCLASS32
     assert!(matches!(scan(&elf32), Err(AbomError::NotElf64)));
     let truncated = assemble_and_link(SOURCE, &[]);
-    assert!(matches!(scan(&truncated[..0x1800]), Err(AbomError::Malformed(_))));
+    assert!(matches!(
+        scan(&truncated[..0x1800]),
+        Err(AbomError::Malformed(_))
+    ));
 }

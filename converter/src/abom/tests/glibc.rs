@@ -6,7 +6,11 @@ use crate::abom::Report;
 const LIBC: &str = "/usr/lib/x86_64-linux-gnu/libc.so.6";
 
 fn print_counts(what: &str, report: &Report) {
-    let mov64 = report.sites.iter().filter(|s| s.form == crate::abom::SiteForm::Mov64).count();
+    let mov64 = report
+        .sites
+        .iter()
+        .filter(|s| s.form == crate::abom::SiteForm::Mov64)
+        .count();
     println!(
         "{what}: {} syscalls seen, {} sites ({} 9-byte), {} left alone",
         report.syscalls_seen,
@@ -14,11 +18,19 @@ fn print_counts(what: &str, report: &Report) {
         mov64,
         report.left_alone.len()
     );
-    let mut reasons: Vec<&str> = report.left_alone.iter().map(|l| l.reason.as_str()).collect();
+    let mut reasons: Vec<&str> = report
+        .left_alone
+        .iter()
+        .map(|l| l.reason.as_str())
+        .collect();
     reasons.sort_unstable();
     reasons.dedup();
     for reason in reasons {
-        let n = report.left_alone.iter().filter(|l| l.reason == reason).count();
+        let n = report
+            .left_alone
+            .iter()
+            .filter(|l| l.reason == reason)
+            .count();
         println!("  {n:4} left alone: {reason}");
     }
 }
@@ -28,8 +40,15 @@ fn shared_libc() {
     let libc = std::fs::read(LIBC).expect("read libc.so.6");
     let (_, report) = rewrite_and_check(&libc);
     print_counts("libc.so.6", &report);
-    assert!(report.sites.len() >= 200, "only {} sites in libc.so.6", report.sites.len());
-    assert!(report.sites.len() * 2 > report.syscalls_seen, "most syscalls are rewritable");
+    assert!(
+        report.sites.len() >= 200,
+        "only {} sites in libc.so.6",
+        report.sites.len()
+    );
+    assert!(
+        report.sites.len() * 2 > report.syscalls_seen,
+        "most syscalls are rewritable"
+    );
     assert!(report.sites.iter().any(|s| s.name == "getppid"));
 }
 
@@ -42,7 +61,14 @@ fn static_hello() {
     let (_, report) = rewrite_and_check(&elf);
     print_counts("static hello", &report);
     // A hello world links only part of libc: about a hundred syscalls.
-    assert!(report.sites.len() >= 50, "only {} sites in static hello", report.sites.len());
-    assert!(report.sites.len() * 2 > report.syscalls_seen, "most syscalls are rewritable");
+    assert!(
+        report.sites.len() >= 50,
+        "only {} sites in static hello",
+        report.sites.len()
+    );
+    assert!(
+        report.sites.len() * 2 > report.syscalls_seen,
+        "most syscalls are rewritable"
+    );
     assert!(report.sites.iter().any(|s| s.name == "write"));
 }

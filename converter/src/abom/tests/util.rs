@@ -5,7 +5,7 @@ use std::process::Command;
 
 use iced_x86::{Code, Decoder, DecoderOptions, Register};
 
-use crate::abom::{rewrite, restore, table_slot_addr, Report, Site};
+use crate::abom::{restore, rewrite, table_slot_addr, Report, Site};
 
 /// Run a host tool, panicking with its output if it fails.
 pub fn run(dir: &Path, program: &str, args: &[&str]) {
@@ -50,17 +50,33 @@ pub fn compile_c(source: &str, flags: &[&str]) -> Vec<u8> {
 pub fn rewrite_and_check(input: &[u8]) -> (Vec<u8>, Report) {
     let (output, report) = rewrite(input).expect("rewrite");
     assert_eq!(output.len(), input.len());
-    assert_eq!(report.syscalls_seen, report.sites.len() + report.left_alone.len());
+    assert_eq!(
+        report.syscalls_seen,
+        report.sites.len() + report.left_alone.len()
+    );
     let mut in_site = vec![false; input.len()];
     for site in &report.sites {
         let range = site.offset as usize..site.offset as usize + site.byte_len();
         in_site[range.clone()].iter_mut().for_each(|b| *b = true);
-        assert_eq!(&input[range.clone()], site.original_bytes().as_slice(), "input at {site:?}");
+        assert_eq!(
+            &input[range.clone()],
+            site.original_bytes().as_slice(),
+            "input at {site:?}"
+        );
         check_patched(&output[range], site);
     }
-    let stray: Vec<usize> = (0..input.len()).filter(|&i| !in_site[i] && input[i] != output[i]).collect();
-    assert!(stray.is_empty(), "bytes changed outside sites at offsets {stray:x?}");
-    assert_eq!(restore(&output, &report).expect("restore"), input, "restore gives back the input");
+    let stray: Vec<usize> = (0..input.len())
+        .filter(|&i| !in_site[i] && input[i] != output[i])
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "bytes changed outside sites at offsets {stray:x?}"
+    );
+    assert_eq!(
+        restore(&output, &report).expect("restore"),
+        input,
+        "restore gives back the input"
+    );
     (output, report)
 }
 
@@ -77,7 +93,15 @@ fn check_patched(bytes: &[u8], site: &Site) {
     assert_eq!(call.len(), bytes.len() - call_at, "{site:?}");
     assert_eq!(call.memory_base(), Register::None, "{site:?}");
     assert_eq!(call.memory_index(), Register::None, "{site:?}");
-    assert_eq!(call.memory_displacement64(), table_slot_addr(site.nr).unwrap(), "{site:?}");
+    assert_eq!(
+        call.memory_displacement64(),
+        table_slot_addr(site.nr).unwrap(),
+        "{site:?}"
+    );
     let old_syscall = Decoder::new(64, &bytes[bytes.len() - 2..], DecoderOptions::NONE).decode();
-    assert!(old_syscall.is_invalid(), "jump to old syscall of {site:?} decodes as {:?}", old_syscall.code());
+    assert!(
+        old_syscall.is_invalid(),
+        "jump to old syscall of {site:?} decodes as {:?}",
+        old_syscall.code()
+    );
 }

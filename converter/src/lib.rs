@@ -15,3 +15,4 @@ pub mod profile;
 pub mod qemu;
 pub mod source;
 pub mod ui;
+pub mod abom;

@@ -6,6 +6,7 @@
 //! 3 a stage failed (make error, option lost in olddefconfig); 4 the host
 //! is missing something or an I/O error happened.
 
+mod abom;
 mod boot;
 mod build;
 mod config;
@@ -33,6 +34,7 @@ that is the hash of its inputs:
   config  merge a kconfig profile, run olddefconfig, prove every request survived
   build   compile bzImage + vmlinux with a manifest.json of what went in
   boot    boot an image in QEMU with an initramfs and check what the guest says
+  abom    rewrite syscall sites of ELF files into calls through the entry table
 
 From nothing to a booted kernel:
 
@@ -72,6 +74,7 @@ pub enum Command {
     Config(config::Args),
     Build(build::Args),
     Boot(boot::Args),
+    Abom(abom::Args),
 }
 
 /// Exit code classes (see the module doc).
@@ -97,7 +100,7 @@ fn exit_code(err: &anyhow::Error) -> i32 {
         if cause.is::<ChecksFailed>() {
             return exit::CHECK_FAILED;
         }
-        if cause.is::<crate::profile::ProfileError>() || cause.is::<crate::source::SourceError>() {
+        if cause.is::<crate::profile::ProfileError>() || cause.is::<crate::source::SourceError>() || cause.is::<crate::abom::AbomError>() {
             return exit::USAGE;
         }
         if let Some(c) = cause.downcast_ref::<ConfigError>() {
@@ -143,6 +146,7 @@ pub fn main() -> i32 {
         Command::Config(a) => config::exec(&ctx, a),
         Command::Build(a) => build::exec(&ctx, a),
         Command::Boot(a) => boot::exec(&ctx, a),
+        Command::Abom(a) => abom::exec(&ctx, a),
     };
     match result {
         Ok(()) => 0,

@@ -1,0 +1,79 @@
+//! `xc-convert abom`
+
+use crate::abom;
+use crate::pipeline::Context;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+/// Binary translation: turn system calls into calls through the entry table.
+///
+/// Decodes the executable segments of an x86-64 ELF file (executable or
+/// shared library) with a real x86 decoder and rewrites each
+/// `mov $nr,%eax; syscall` into `call *disp32` to the entry-table slot of
+/// `nr` (see docs/abi.md). Every other `syscall` is left alone and reported
+/// with the reason. A rewritten file only runs on a libOS kernel that maps
+/// the entry table.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Report the sites a rewrite would change, and the syscalls it would leave alone.
+    Scan {
+        /// ELF file to read.
+        input: PathBuf,
+    },
+    /// Write a rewritten copy of IN to OUT (atomically; same size and mode).
+    Rewrite {
+        /// ELF file to read.
+        input: PathBuf,
+        /// Where to write the rewritten file.
+        output: PathBuf,
+        /// Also write the JSON report (every site and every syscall left alone) here.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+    },
+}
+
+fn human(report: &abom::Report) -> String {
+    let mut s = String::new();
+    for site in &report.sites {
+        s.push_str(&format!("site  {:#010x} vaddr {:#x}  {} ({})\n", site.offset, site.vaddr, site.name, site.nr));
+    }
+    for l in &report.left_alone {
+        s.push_str(&format!("left  {:#010x} vaddr {:#x}  {}\n", l.offset, l.vaddr, l.reason));
+    }
+    s.push_str(&format!(
+        "{} of {} syscall instructions rewritable, {} left alone",
+        report.sites.len(),
+        report.syscalls_seen,
+        report.left_alone.len()
+    ));
+    s
+}
+
+/// Run `abom`.
+pub fn exec(ctx: &Context, args: &Args) -> anyhow::Result<()> {
+    match &args.action {
+        Action::Scan { input } => {
+            let bytes = std::fs::read(input).map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
+            let report = abom::scan(&bytes).map_err(|e| anyhow::Error::new(e).context(input.display().to_string()))?;
+            super::emit(&ctx.ui, &report, &human(&report));
+        }
+        Action::Rewrite { input, output, report: report_path } => {
+            let bytes = std::fs::read(input).map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
+            let (out, report) = abom::rewrite(&bytes).map_err(|e| anyhow::Error::new(e).context(input.display().to_string()))?;
+            build_farm::write_atomic(output, &out)?;
+            let mode = std::fs::metadata(input)?.permissions().mode();
+            std::fs::set_permissions(output, std::fs::Permissions::from_mode(mode))?;
+            if let Some(p) = report_path {
+                build_farm::write_json_atomic(p, &report)?;
+            }
+            super::emit(&ctx.ui, &report, &format!("{}\nwrote {}", human(&report), output.display()));
+        }
+    }
+    Ok(())
+}

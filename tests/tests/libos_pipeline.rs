@@ -93,6 +93,11 @@ fn libos_6_1_converts_builds_and_passes_the_behaviour_suite() {
 }
 
 #[test]
+fn libos_6_12_converts_builds_and_passes_the_behaviour_suite() {
+    libos("6.12");
+}
+
+#[test]
 fn a_missing_anchor_stops_patch_before_anything_is_written() {
     let _lock = heavy();
     let cache = shared_cache();

@@ -108,9 +108,23 @@ pub enum GuestError {
     EntryTooLarge { name: String, size: u64 },
 }
 
+/// The behaviour suite: every guest program that checks the kernel behaves
+/// like a stock one (only the CPL may differ). `boot --suite` runs it.
+pub const BEHAVIOUR_SUITE: &[&str] =
+    &["probe", "xc_proc", "xc_threads", "xc_ipc", "xc_signals", "xc_memory", "xc_ptrace", "xc_redzone", "xc_gs"];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_behaviour_suite_is_exactly_the_embedded_programs() {
+        let mut embedded: Vec<&str> = builtin_programs().iter().map(|p| p.name).collect();
+        let mut suite = BEHAVIOUR_SUITE.to_vec();
+        embedded.sort();
+        suite.sort();
+        assert_eq!(embedded, suite, "a guest program in converter/guest/ is missing from BEHAVIOUR_SUITE (or vice versa)");
+    }
 
     #[test]
     fn probe_is_embedded_as_static_elf() {
@@ -134,8 +148,3 @@ mod tests {
         }
     }
 }
-
-/// The behaviour suite: every guest program that checks the kernel behaves
-/// like a stock one (only the CPL may differ). `boot --suite` runs it.
-pub const BEHAVIOUR_SUITE: &[&str] =
-    &["probe", "xc_proc", "xc_threads", "xc_ipc", "xc_signals", "xc_memory", "xc_ptrace", "xc_redzone", "xc_gs"];

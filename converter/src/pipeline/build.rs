@@ -153,7 +153,7 @@ pub fn fingerprint(req: &BuildRequest, dot_config: &[u8], toolchain: &Toolchain)
 pub fn load_manifest(dir: &Path) -> anyhow::Result<Manifest> {
     let p = dir.join("manifest.json");
     let text = std::fs::read_to_string(&p).map_err(|e| anyhow::anyhow!("{}: {e} (is this a directory made by `xc-convert build`?)", p.display()))?;
-    Ok(serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?)
+    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
 }
 
 /// Build (or find) the image.

@@ -10,6 +10,10 @@
 //! the child lists the option in `overrides`: a silent last-writer-wins is
 //! how a profile quietly loses a mitigation or a driver.
 
+// ProfileError::Conflict carries both settings and layer names so the
+// message can say exactly who disagrees; errors are rare, size is no concern.
+#![allow(clippy::result_large_err)]
+
 pub mod schema;
 pub mod version_req;
 

@@ -23,12 +23,7 @@
 #define PROBE_BATCHES 3
 #define SYS_GETPPID_NR 110
 
-static uint16_t read_cs(void)
-{
-	uint16_t cs;
-	__asm__ volatile("mov %%cs, %0" : "=r"(cs));
-	return cs;
-}
+#include "xc_cpl.h"
 
 /* getppid via a bare syscall instruction; rcx/r11 are clobbered by SYSCALL. */
 static long raw_getppid(void)

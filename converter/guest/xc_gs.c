@@ -39,12 +39,7 @@
 #define WATCHDOG_SECONDS 30
 #define SYS_ARCH_PRCTL_NR 158
 
-static uint16_t read_cs(void)
-{
-	uint16_t cs;
-	__asm__ volatile("mov %%cs, %0" : "=r"(cs));
-	return cs;
-}
+#include "xc_cpl.h"
 
 /* ---- GS ----------------------------------------------------------------- */
 

@@ -25,8 +25,8 @@ pub struct Args {
     #[arg(long)]
     pub suite: bool,
     /// Accelerator: tcg works everywhere; kvm needs a KVM that runs ordinary guests.
-    #[arg(long, value_enum, default_value = "tcg")]
-    pub accel: AccelArg,
+    #[arg(long, value_enum, default_value_t = Accel::Tcg)]
+    pub accel: Accel,
     /// Kill the VM and fail after this many seconds.
     #[arg(long, value_name = "S", default_value_t = 180)]
     pub timeout: u64,
@@ -41,15 +41,6 @@ pub struct Args {
     pub out: Option<PathBuf>,
 }
 
-/// `--accel` values.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum AccelArg {
-    /// QEMU's software emulation.
-    Tcg,
-    /// Hardware virtualization through /dev/kvm.
-    Kvm,
-}
-
 /// Run `boot`.
 pub fn exec(ctx: &Context, args: &Args) -> anyhow::Result<()> {
     let req = BootRequest {
@@ -59,10 +50,7 @@ pub fn exec(ctx: &Context, args: &Args) -> anyhow::Result<()> {
         } else {
             args.programs.clone()
         },
-        accel: match args.accel {
-            AccelArg::Tcg => Accel::Tcg,
-            AccelArg::Kvm => Accel::Kvm,
-        },
+        accel: args.accel,
         timeout: Duration::from_secs(args.timeout),
         memory_mb: args.memory,
         cmdline_extra: args.append.clone(),

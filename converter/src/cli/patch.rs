@@ -96,13 +96,13 @@ pub fn exec_patch(ctx: &Context, args: &PatchArgs) -> anyhow::Result<()> {
     let (tree, _) = pipeline::pull::run(ctx, &args.source.spec())?;
     let patched = pipeline::patch::run(ctx, &tree, &set)?;
     if let Some(out) = &args.out {
-        let staging = build_farm::Staging::new(out)?;
-        for name in patched.patches.iter().map(String::as_str).chain(["series"]) {
-            std::fs::copy(patched.series_dir.join(name), staging.path().join(name))?;
-        }
+        // Checked first: publishing onto an existing directory keeps the
+        // old one (right for cache entries, wrong for a user's --out).
         if out.exists() {
-            anyhow::bail!("--out {}: already exists", out.display());
+            anyhow::bail!("--out {}: already exists; remove it or choose another directory", out.display());
         }
+        let staging = build_farm::Staging::new(out)?;
+        patched.copy_series_to(staging.path())?;
         staging.publish()?;
     }
     let human = format!(

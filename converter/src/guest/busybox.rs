@@ -1,8 +1,7 @@
-//! Locating (and if asked, installing) the static busybox that provides the
-//! initramfs userland.
+//! Locating the static busybox that provides the initramfs userland
+//! (installing it is `host::ensure_packages`' job, like every package).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use super::GuestError;
 
@@ -31,25 +30,6 @@ pub fn find_busybox() -> Result<PathBuf, GuestError> {
         .ok_or_else(|| GuestError::BusyboxMissing { searched: CANDIDATES.join(", ") })?;
     ensure_static(path)?;
     Ok(path.to_owned())
-}
-
-/// Install busybox-static with apt-get (needs root), then locate it.
-pub fn install_busybox() -> Result<PathBuf, GuestError> {
-    let mut cmd = Command::new("apt-get");
-    cmd.args(["install", "-y", "--no-install-recommends", BUSYBOX_PACKAGE])
-        .env("DEBIAN_FRONTEND", "noninteractive");
-    let command = format!("{cmd:?}");
-    let output = cmd
-        .output()
-        .map_err(|e| GuestError::InstallBusybox { command: command.clone(), detail: e.to_string() })?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(GuestError::InstallBusybox {
-            command,
-            detail: format!("exited with {}: {}", output.status, stderr.trim()),
-        });
-    }
-    find_busybox()
 }
 
 /// Error unless the file at `path` is a static x86-64 ELF executable.

@@ -11,7 +11,7 @@ mod initramfs;
 
 use std::path::{Path, PathBuf};
 
-pub use busybox::{find_busybox, install_busybox, BUSYBOX_APPLETS, BUSYBOX_PACKAGE};
+pub use busybox::{find_busybox, BUSYBOX_APPLETS, BUSYBOX_PACKAGE};
 pub use initramfs::{init_script, write_initramfs, InitramfsSpec};
 
 /// A guest program compiled into this binary.
@@ -94,14 +94,12 @@ pub enum GuestError {
     DuplicateName { name: String },
     #[error("cannot read guest program {path}")]
     ReadPayload { path: PathBuf, #[source] source: std::io::Error },
-    #[error("busybox not found (looked in {searched}); install it with `apt-get install {BUSYBOX_PACKAGE}` or call guest::install_busybox()")]
+    #[error("busybox not found (looked in {searched}); install it with `apt-get install {BUSYBOX_PACKAGE}`")]
     BusyboxMissing { searched: String },
     #[error("{path} is not a statically linked x86-64 ELF ({reason}); the initramfs has no libc, install `{BUSYBOX_PACKAGE}`")]
     BusyboxNotStatic { path: PathBuf, reason: String },
     #[error("cannot read busybox {path}")]
     ReadBusybox { path: PathBuf, #[source] source: std::io::Error },
-    #[error("installing busybox failed: `{command}` {detail}")]
-    InstallBusybox { command: String, detail: String },
     #[error("cannot write initramfs {path}")]
     WriteInitramfs { path: PathBuf, #[source] source: std::io::Error },
     #[error("initramfs entry {name:?} is too large for a newc cpio archive ({size} bytes)")]

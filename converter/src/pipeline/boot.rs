@@ -59,21 +59,18 @@ pub struct BootReport {
     pub console: ConsoleReport,
 }
 
-/// Resolve program names/paths to payloads for the initramfs.
+/// Resolve program names/paths to payloads for the initramfs: a built-in
+/// name, else a host file (named after its file name in the guest).
 fn payloads(names: &[String]) -> anyhow::Result<Vec<GuestPayload>> {
     names
         .iter()
         .map(|n| {
-            if let Some(p) = guest::find(n) {
-                return Ok(GuestPayload { name: p.name.to_string(), bytes: p.bytes.to_vec() });
-            }
             let path = Path::new(n);
-            if path.is_file() {
+            if guest::find(n).is_none() && path.is_file() {
                 let name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| n.clone());
-                return Ok(GuestPayload { name, bytes: std::fs::read(path)? });
+                return Ok(GuestPayload::from_file(&name, path)?);
             }
-            let known: Vec<&str> = guest::builtin_programs().iter().map(|p| p.name).collect();
-            anyhow::bail!("--init {n}: not a built-in guest program ({}) nor a file", known.join(", "))
+            GuestPayload::builtin(n).map_err(|e| anyhow::anyhow!("--init {n}: {e} (nor is it a file)"))
         })
         .collect()
 }
@@ -93,7 +90,7 @@ pub fn run(ctx: &Context, req: &BootRequest) -> anyhow::Result<BootReport> {
     };
     std::fs::create_dir_all(&out_dir)?;
     let initrd = out_dir.join("initramfs.cpio");
-    let busybox = guest::find_busybox().or_else(|_| guest::install_busybox())?;
+    let busybox = guest::find_busybox()?;
     let spec = InitramfsSpec { programs: payloads(&req.programs)?, busybox };
     guest::write_initramfs(&spec, &initrd)?;
 

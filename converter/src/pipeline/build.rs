@@ -177,8 +177,7 @@ pub fn run(ctx: &Context, req: &BuildRequest) -> anyhow::Result<BuiltImage> {
     let log = ctx.cache.join("work").join(format!("{name}.log"));
     let _ = std::fs::remove_file(&log);
     if let Some(p) = &req.patched {
-        let series = staging_series_note(p);
-        ctx.ui.detail(&series);
+        ctx.ui.detail(&format!("patch series {} ({} patches) over {}", &p.series_hash[..16], p.patches.len(), p.pristine.origin));
     }
     let mut make = Make::new(&c.tree.root, &objdir);
     make.jobs = req.jobs;
@@ -218,9 +217,7 @@ pub fn run(ctx: &Context, req: &BuildRequest) -> anyhow::Result<BuiltImage> {
         // The series travels with the image: what went in, byte for byte.
         let dest = staging.path().join("patches");
         std::fs::create_dir_all(&dest)?;
-        for name in p.patches.iter().map(String::as_str).chain(["series"]) {
-            std::fs::copy(p.series_dir.join(name), dest.join(name))?;
-        }
+        p.copy_series_to(&dest)?;
     }
     let image_size = artifacts[0].size;
     let manifest = Manifest {
@@ -253,10 +250,6 @@ pub fn run(ctx: &Context, req: &BuildRequest) -> anyhow::Result<BuiltImage> {
         let _ = std::fs::remove_file(&log);
     }
     Ok(BuiltImage { dir, manifest, cache_hit: false })
-}
-
-fn staging_series_note(p: &super::patch::PatchedTree) -> String {
-    format!("patch series {} ({} patches) over {}", &p.series_hash[..16], p.patches.len(), p.pristine.origin)
 }
 
 /// Kbuild's quiet output names one unit per line: "  CC      kernel/fork.o".

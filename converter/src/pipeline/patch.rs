@@ -38,6 +38,17 @@ pub struct PatchedTree {
     pub cache_hit: bool,
 }
 
+impl PatchedTree {
+    /// Copy the quilt series (`series` and the patch files) into `dest`,
+    /// which must exist.
+    pub fn copy_series_to(&self, dest: &std::path::Path) -> std::io::Result<()> {
+        for name in self.patches.iter().map(String::as_str).chain(["series"]) {
+            std::fs::copy(self.series_dir.join(name), dest.join(name))?;
+        }
+        Ok(())
+    }
+}
+
 /// Plan a set against a tree (no writes): the basis of `analyze` and `patch`.
 pub fn plan(tree: &KernelTree, set: &PatchSet) -> anyhow::Result<Plan> {
     let db = KconfigDb::load(&tree.root, "x86")?;

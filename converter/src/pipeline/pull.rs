@@ -18,9 +18,7 @@ pub fn run(ctx: &Context, spec: &SourceSpec) -> anyhow::Result<(KernelTree, bool
         PullEvent::CacheHit { source_hash } => ui.detail(&format!("cached tree {source_hash}")),
         PullEvent::Published { root } => ui.detail(&format!("unpacked into {}", root.display())),
     };
-    if !matches!(spec, SourceSpec::Debian { .. }) || ctx.ui.verbose > 0 {
-        ui.detail(&format!("pulling {spec:?}"));
-    }
+    ui.detail(&format!("pulling {spec:?}"));
     let outcome = source::pull(spec, &ctx.cache, &on_event);
     pb.finish_and_clear();
     let outcome = outcome?;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_QEMU_BINARY: &str = "qemu-system-x86_64";
 
 /// How QEMU executes guest code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Accel {
     /// Pure emulation: slow but works everywhere, including hosts whose
     /// `/dev/kvm` cannot run ordinary kernels. The default for that reason.

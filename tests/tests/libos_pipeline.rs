@@ -85,6 +85,42 @@ fn libos(series: &str) {
     assert!(console.contains("XC-CHECK xc_redzone"), "red-zone check missing");
     assert!(!console.contains("Oops") && !console.contains("WARNING:") && !console.contains("BUG:"));
     assert_eq!(r.code, 0);
+    // The entry table and online translation (on by default): table calls,
+    // restarts, single-step, rewritten sites, the #UD fixup, counters.
+    for check in ["proc_info", "getppid", "restart_block", "singlestep", "abom_site7", "abom_site9",
+                  "jump_to_old_syscall", "abom_word_with_threads", "abom_counter"] {
+        assert!(console.contains(&format!("XC-CHECK xc_table {check} PASS")), "xc_table {check} missing");
+    }
+    assert!(console.contains("XC-CHECK xc_table translation_mode PASS online_abom=1 offline=0"));
+
+    translated_suite(&dir);
+}
+
+/// Offline translation alone (the kernel's is switched off): every guest
+/// program rewritten by abom, and Debian's dynamic dash on a rewritten libc.
+fn translated_suite(dir: &str) {
+    let cache = shared_cache();
+    let r = xc(&cache, &["--json", "boot", dir, "--suite", "--translate", "--append", "xc_abom=off", "--timeout", "300"]);
+    let v = r.json();
+    assert_eq!(v["passed"], true, "failures: {:#}\nconsole: {}", v["failures"], v["console_log"]);
+    assert_eq!(r.code, 0);
+    let translated = v["translated"].as_array().unwrap();
+    let libc = translated.iter().find(|t| t["path"].as_str().unwrap().ends_with("libc.so.6")).expect("libc rewritten");
+    assert!(libc["sites"].as_u64().unwrap() > 300, "{libc}");
+    assert!(translated.iter().any(|t| t["path"] == "xc/xc_table"));
+    let console = std::fs::read_to_string(v["console_log"].as_str().unwrap()).unwrap();
+    assert!(console.contains("XC-CHECK xc_table translation_mode PASS online_abom=0 offline=1"));
+    assert!(console.contains("XC-CHECK xc_dynamic table_calls PASS"), "dash did not go through the table");
+    assert!(console.contains("XC-CHECK xc_dynamic dash_io PASS"));
+    // the initramfs really holds the rewritten libc, byte for byte
+    let cpio = std::fs::read(Path::new(v["out_dir"].as_str().unwrap()).join("initramfs.cpio")).unwrap();
+    let host_libc = std::fs::read("/lib/x86_64-linux-gnu/libc.so.6").unwrap();
+    assert!(find(&cpio, &host_libc[..4096.min(host_libc.len())]).is_some(), "libc missing from the initramfs");
+    assert!(find(&cpio, &host_libc).is_none(), "the initramfs holds the unmodified libc");
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 #[test]

@@ -62,6 +62,20 @@ fn pipeline(series: &str) {
     assert!(console.contains(&format!("Linux version {full}")));
     assert!(console.contains("XC-CHECK xc_gs"), "the suite ran");
     assert!(!console.contains(" FAIL "), "a check failed:\n{console}");
+    // a stock kernel maps no entry table: nothing is rewritten, a table call faults
+    assert!(console.contains("XC-CHECK xc_table table_call_faults PASS"));
+    assert!(console.contains("XC-CHECK xc_table abom_site7 PASS"));
+
+    // translated binaries are refused by a clear check, not run into a crash
+    let r = xc(&cache, &["--json", "boot", dir.to_str().unwrap(), "--init", "probe", "--translate"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let v = r.json();
+    assert_eq!(v["passed"], false);
+    let first = v["failures"][0].as_str().unwrap();
+    assert!(first.contains("xc_translate") && first.contains("does not map the system-call entry table"), "{first}");
+    let console = std::fs::read_to_string(v["console_log"].as_str().unwrap()).unwrap();
+    assert!(!console.contains("XC-RUN-BEGIN probe"), "a rewritten program ran on a stock kernel");
+    assert!(!console.contains("segfault") && !console.contains("Kernel panic"));
 }
 
 #[test]

@@ -21,7 +21,8 @@ pub struct Args {
     #[arg(long = "init", value_name = "PROGRAM", default_value = "probe", num_args = 1..)]
     pub programs: Vec<String>,
     /// Run the whole behaviour suite (probe, processes, threads, IPC, signals,
-    /// memory faults, ptrace, red zone, ARCH_SET_GS) instead of --init.
+    /// memory faults, ptrace, red zone, ARCH_SET_GS, entry table and online
+    /// translation) instead of --init.
     #[arg(long)]
     pub suite: bool,
     /// Accelerator: tcg works everywhere; kvm needs a KVM that runs ordinary guests.
@@ -39,6 +40,14 @@ pub struct Args {
     /// Directory for console.log, initramfs.cpio and report.json [default: in the cache].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Offline binary translation: rewrite every guest program with `abom
+    /// rewrite` before packing it, and add Debian's dynamic dash running on a
+    /// rewritten libc.so.6. /init first checks that the kernel maps the entry
+    /// table and, if not (a stock kernel), fails that check instead of
+    /// running binaries that would crash. Add `--append xc_abom=off` to see
+    /// the offline rewrite alone (no online translation by the kernel).
+    #[arg(long)]
+    pub translate: bool,
 }
 
 /// Run `boot`.
@@ -55,6 +64,7 @@ pub fn exec(ctx: &Context, args: &Args) -> anyhow::Result<()> {
         memory_mb: args.memory,
         cmdline_extra: args.append.clone(),
         out: args.out.clone(),
+        translate: args.translate,
     };
     let r = pipeline::boot::run(ctx, &req)?;
     let mut human = String::new();

@@ -8,11 +8,13 @@
 mod busybox;
 mod cpio;
 mod initramfs;
+mod translate;
 
 use std::path::{Path, PathBuf};
 
 pub use busybox::{find_busybox, BUSYBOX_APPLETS, BUSYBOX_PACKAGE};
 pub use initramfs::{init_script, write_initramfs, InitramfsSpec};
+pub use translate::{translate, ExtraFile, TranslateError, Translated, TranslatedFile, DYNAMIC_CHECK, GUARD, GUEST_LIBC_DIR};
 
 /// A guest program compiled into this binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +111,7 @@ pub enum GuestError {
 /// The behaviour suite: every guest program that checks the kernel behaves
 /// like a stock one (only the CPL may differ). `boot --suite` runs it.
 pub const BEHAVIOUR_SUITE: &[&str] =
-    &["probe", "xc_proc", "xc_threads", "xc_ipc", "xc_signals", "xc_memory", "xc_ptrace", "xc_redzone", "xc_gs"];
+    &["probe", "xc_proc", "xc_threads", "xc_ipc", "xc_signals", "xc_memory", "xc_ptrace", "xc_redzone", "xc_gs", "xc_table"];
 
 #[cfg(test)]
 mod tests {

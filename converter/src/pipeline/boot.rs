@@ -30,6 +30,9 @@ pub struct BootRequest {
     pub cmdline_extra: Vec<String>,
     /// Where to put the console log, initramfs and report (default: in the cache).
     pub out: Option<PathBuf>,
+    /// Rewrite the guest programs (and a libc for a dynamic check) for the
+    /// entry table before packing them (offline binary translation).
+    pub translate: bool,
 }
 
 /// The boot stage's result.
@@ -57,6 +60,8 @@ pub struct BootReport {
     pub qemu_command: Vec<String>,
     /// What the console said, parsed.
     pub console: ConsoleReport,
+    /// Files rewritten for the entry table (`--translate`), else empty.
+    pub translated: Vec<guest::TranslatedFile>,
 }
 
 /// Resolve program names/paths to payloads for the initramfs: a built-in
@@ -91,7 +96,18 @@ pub fn run(ctx: &Context, req: &BootRequest) -> anyhow::Result<BootReport> {
     std::fs::create_dir_all(&out_dir)?;
     let initrd = out_dir.join("initramfs.cpio");
     let busybox = guest::find_busybox()?;
-    let spec = InitramfsSpec { programs: payloads(&req.programs)?, busybox };
+    let mut spec = InitramfsSpec { programs: payloads(&req.programs)?, busybox, files: vec![], require_entry_table: false };
+    // What /init will run, in order: the judge expects each to exit 0.
+    let mut expected = req.programs.clone();
+    let mut translated = Vec::new();
+    if req.translate {
+        ctx.ui.status("rewriting the guest programs and libc.so.6 for the entry table (abom)");
+        let t = guest::translate(&spec.programs)?;
+        spec = InitramfsSpec { programs: t.programs, files: t.files, require_entry_table: true, ..spec };
+        translated = t.report;
+        expected.insert(0, guest::GUARD.to_string());
+        expected.push(guest::DYNAMIC_CHECK.to_string());
+    }
     guest::write_initramfs(&spec, &initrd)?;
 
     let console_log = out_dir.join("console.log");
@@ -115,7 +131,7 @@ pub fn run(ctx: &Context, req: &BootRequest) -> anyhow::Result<BootReport> {
     })?;
     let text = std::fs::read_to_string(&console_log).unwrap_or_default();
     let console = qemu::parse_console(&text);
-    let mut failures = judge(&console, &req.programs, &manifest.kernel_version, manifest.mode, outcome.timed_out);
+    let mut failures = judge(&console, &expected, &manifest.kernel_version, manifest.mode, outcome.timed_out);
     if !console.booted && !outcome.stderr.trim().is_empty() {
         failures.push(format!("qemu said: {}", outcome.stderr.trim()));
     }
@@ -131,6 +147,7 @@ pub fn run(ctx: &Context, req: &BootRequest) -> anyhow::Result<BootReport> {
         timed_out: outcome.timed_out,
         qemu_command,
         console,
+        translated,
     };
     build_farm::write_json_atomic(&out_dir.join("report.json"), &report)?;
     Ok(report)

@@ -32,6 +32,8 @@ mod boot_tests {
         let spec = InitramfsSpec {
             programs: vec![GuestPayload::builtin("probe").unwrap()],
             busybox: find_busybox().unwrap(),
+            files: vec![],
+            require_entry_table: false,
         };
         write_initramfs(&spec, &initrd).unwrap();
         let mut cfg = QemuConfig::new(kernel.into(), initrd, dir.path().join("console.log"));

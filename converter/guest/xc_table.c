@@ -1,0 +1,423 @@
+/*
+ * xc_table: system calls as function calls (the entry table) and the
+ * kernel's online binary translation (ABOM).
+ *
+ * Runs as /xc/xc_table; prints `XC-CHECK xc_table <check> PASS|FAIL
+ * <detail>` lines and exits 0 only if all passed.
+ *
+ * On a libOS kernel (CPL 0): /proc/xc_libos describes the table as
+ * pv-interface says; `call *0xffffffffff600000+8*nr` behaves like
+ * `mov $nr,%eax; syscall` (result, DF masked, R11, -ENOSYS, counters);
+ * restarts after a signal redo the call (SA_RESTART and restart_syscall);
+ * single-stepping across the call stops after it and never in the kernel.
+ * With online ABOM on (the default; `xc_abom=off` turns it off) the sites
+ * below are rewritten in place the first time they run: the 7-byte and
+ * 9-byte forms, a site whose word is shared with other threads (one
+ * cmpxchg), a site that straddles two 8-byte words while another thread
+ * exists (left alone), one across a page boundary (left alone), and a jump
+ * to a rewritten `syscall` (the #UD fixup runs it). With ABOM off every
+ * site must be unchanged, unless the file was rewritten offline
+ * (`xc-convert boot --translate`): then every site is a table call.
+ * On a stock kernel (CPL 3): no /proc/xc_libos, nothing is rewritten, and
+ * a table call dies with SIGSEGV (translated binaries need a libOS kernel).
+ *
+ * All table calls are in the top-level asm below, never in inline asm:
+ * `call` writes 8 bytes below RSP, which a C function may use as its red
+ * zone; an asm function called from C owns that space.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/user.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROG "xc_table"
+#include "xc_check.h"
+#include "xc_cpl.h"
+
+#define TABLE 0xffffffffff600000UL
+
+/* (nr, a1, a2, a3): call *TABLE(,nr,8) with the arguments in place */
+long xc_tab3(long nr, long a1, long a2, long a3);
+/* uname through the table with DF set by the caller */
+long xc_tab_uname_df(struct utsname *u);
+/* getppid through the table; returns R11 after the call */
+unsigned long xc_tab_r11(void);
+/* single-step bodies */
+void xc_sstep_table(void);
+extern const char xc_sstep_after[];
+/* ABOM sites: getppid (110) in the forms the kernel rewrites */
+long xc_site7(void), xc_site9(void), xc_site_word(void), xc_site_straddle(void),
+     xc_site_page(void), xc_ud_site(void), xc_ud_jump(void);
+extern const unsigned char xc_site7_at[], xc_site9_at[], xc_site_word_at[],
+     xc_site_straddle_at[], xc_site_page_at[], xc_ud_site_at[], xc_site_never_at[];
+
+__asm__(
+	".text\n"
+	".globl xc_tab3\n"
+	"xc_tab3:\n"
+	"	mov %rdi, %rax\n"
+	"	mov %rsi, %rdi\n"
+	"	mov %rdx, %rsi\n"
+	"	mov %rcx, %rdx\n"
+	"	call *0xffffffffff600000(,%rax,8)\n"
+	"	ret\n"
+	".globl xc_tab_uname_df\n"
+	"xc_tab_uname_df:\n"
+	"	std\n"
+	"	call *0xffffffffff600000+8*63\n"
+	"	cld\n"
+	"	ret\n"
+	".globl xc_tab_r11\n"
+	"xc_tab_r11:\n"
+	"	call *0xffffffffff600000+8*110\n"
+	"	mov %r11, %rax\n"
+	"	ret\n"
+	".globl xc_sstep_table, xc_sstep_after\n"
+	"xc_sstep_table:\n"
+	"	nop\n"
+	"	call *0xffffffffff600000+8*110\n"
+	"xc_sstep_after:\n"
+	"	nop\n"
+	"	nop\n"
+	"	ret\n"
+	/* mov $110,%eax; syscall (b8 imm32 0f 05), at the start of a word */
+	"	.balign 16\n"
+	".globl xc_site7, xc_site7_at\n"
+	"xc_site7:\n"
+	"xc_site7_at:\n"
+	"	.byte 0xb8\n"
+	"	.long 110\n"
+	"	syscall\n"
+	"	ret\n"
+	/* mov $110,%rax; syscall (48 c7 c0 imm32 0f 05) */
+	"	.balign 16\n"
+	".globl xc_site9, xc_site9_at\n"
+	"xc_site9:\n"
+	"xc_site9_at:\n"
+	"	.byte 0x48, 0xc7, 0xc0\n"
+	"	.long 110\n"
+	"	syscall\n"
+	"	ret\n"
+	/* whole site inside one aligned 8-byte word (offset 1) */
+	"	.balign 16\n"
+	".globl xc_site_word, xc_site_word_at\n"
+	"xc_site_word:\n"
+	"	nop\n"
+	"xc_site_word_at:\n"
+	"	.byte 0xb8\n"
+	"	.long 110\n"
+	"	syscall\n"
+	"	ret\n"
+	/* site at offset 4 of a word: straddles two words */
+	"	.balign 16\n"
+	".globl xc_site_straddle, xc_site_straddle_at\n"
+	"xc_site_straddle:\n"
+	"	nop; nop; nop; nop\n"
+	"xc_site_straddle_at:\n"
+	"	.byte 0xb8\n"
+	"	.long 110\n"
+	"	syscall\n"
+	"	ret\n"
+	/* site across a page boundary: 3 bytes before it, 4 after */
+	"	.balign 4096\n"
+	"	.skip 4093, 0x90\n"
+	".globl xc_site_page, xc_site_page_at\n"
+	"xc_site_page:\n"
+	"xc_site_page_at:\n"
+	"	.byte 0xb8\n"
+	"	.long 110\n"
+	"	syscall\n"
+	"	ret\n"
+	/* a jump straight to the `syscall` of a site, with another number */
+	"	.balign 16\n"
+	".globl xc_ud_site, xc_ud_site_at, xc_ud_jump\n"
+	"xc_ud_site:\n"
+	"xc_ud_site_at:\n"
+	"	.byte 0xb8\n"
+	"	.long 110\n"
+	"xc_ud_sys:\n"
+	"	syscall\n"
+	"	ret\n"
+	"xc_ud_jump:\n"
+	"	mov $39, %eax\n" /* getpid */
+	"	jmp xc_ud_sys\n"
+	/* never runs: rewritten only if the file was translated offline */
+	"	.balign 16\n"
+	".globl xc_site_never_at\n"
+	"xc_site_never_at:\n"
+	"	.byte 0xb8\n"
+	"	.long 110\n"
+	"	syscall\n"
+	"	ret\n");
+
+/* Value of `key` in /proc/xc_libos, or -1 (no file or no key). */
+static long long info(const char *key)
+{
+	char line[128], k[64], v[64];
+	long long found = -1;
+	FILE *f = fopen("/proc/xc_libos", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		/* strtoull: entry_table does not fit a signed long long */
+		if (sscanf(line, "%63s %63s", k, v) == 2 && !strcmp(k, key))
+			found = (long long)strtoull(v, NULL, 0);
+	}
+	fclose(f);
+	return found;
+}
+
+static const unsigned char mov7[] = {0xb8, 110, 0, 0, 0, 0x0f, 0x05};
+static const unsigned char mov9[] = {0x48, 0xc7, 0xc0, 110, 0, 0, 0, 0x0f, 0x05};
+/* call *0xffffffffff600000+8*110: disp32 = 0xff600370 */
+static const unsigned char call7[] = {0xff, 0x14, 0x25, 0x70, 0x03, 0x60, 0xff};
+static const unsigned char call9[] = {0x66, 0x90, 0xff, 0x14, 0x25, 0x70, 0x03, 0x60, 0xff};
+
+static const char *hex(const unsigned char *p, int n)
+{
+	static char buf[64];
+	int i;
+
+	for (i = 0; i < n && i < 16; i++)
+		sprintf(buf + 3 * i, "%02x ", p[i]);
+	buf[n ? 3 * i - 1 : 0] = 0;
+	return buf;
+}
+
+/* Run a site twice (the first run is the one the kernel may rewrite) and
+ * check both results and the bytes it ends up with. */
+static void check_site(const char *name, long (*site)(void), const unsigned char *at,
+		       const unsigned char *before, const unsigned char *after, int n)
+{
+	long r1 = site(), r2 = site();
+	const unsigned char *want = after ? after : before;
+
+	check(name, r1 == getppid() && r2 == getppid() && !memcmp(at, want, n),
+	      "results=%ld,%ld bytes=[%s] expected %s", r1, r2, hex(at, n),
+	      after ? "rewritten" : "unchanged");
+}
+
+static void *sleeper(void *arg)
+{
+	(void)arg;
+	pause();
+	return NULL;
+}
+
+static void on_alrm(int s)
+{
+	(void)s;
+}
+
+static double now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static void check_info(void)
+{
+	long long f = info("features");
+
+	check("proc_info", info("magic") == 0x424c4358 && info("abi_version") >= 1 &&
+	      (unsigned long long)info("entry_table") == TABLE && info("entry_stride") == 8 &&
+	      info("entry_slots") == 512 && f >= 0 && (f & 3) == 3,
+	      "magic=%#llx entry_table=%#llx stride=%lld slots=%lld features=%#llx",
+	      info("magic"), info("entry_table"), info("entry_stride"), info("entry_slots"), f);
+}
+
+static void check_calls(void)
+{
+	static const char msg[] = "xc_table: write through the table\n";
+	long before = info("syscalls_via_table"), a, b, w;
+	struct utsname u;
+	unsigned long r11;
+	int i;
+
+	a = xc_tab3(__NR_getppid, 0, 0, 0);
+	b = syscall(__NR_getppid);
+	check("getppid", a == b && a == getppid(), "table=%ld syscall=%ld", a, b);
+	a = xc_tab3(__NR_getpid, 0, 0, 0);
+	check("getpid", a == getpid(), "table=%ld", a);
+	w = xc_tab3(__NR_write, 1, (long)msg, sizeof(msg) - 1);
+	check("write_3_args", w == (long)sizeof(msg) - 1, "returned %ld", w);
+	a = xc_tab3(500, 0, 0, 0);
+	check("enosys", a == -38, "nr 500 returned %ld", a);
+	memset(&u, 0, sizeof(u));
+	a = xc_tab_uname_df(&u);
+	check("df_masked", a == 0 && !strcmp(u.sysname, "Linux"),
+	      "uname with DF set returned %ld sysname=%.8s", a, u.sysname);
+	r11 = xc_tab_r11();
+	check("r11_flags", (r11 & 0x200) && !(r11 & 0x400), "R11=%#lx (IF set, DF clear)", r11);
+	for (i = 0; i < 1000; i++)
+		xc_tab3(__NR_getppid, 0, 0, 0);
+	a = info("syscalls_via_table");
+	check("table_counter", before >= 0 && a - before >= 1000,
+	      "syscalls_via_table %ld -> %ld after 1000+ table calls", before, a);
+}
+
+static void check_restarts(void)
+{
+	long restarts = info("table_restarts");
+	struct sigaction sa;
+	int p[2], st;
+	pid_t c;
+
+	if (pipe(p)) {
+		check("restart_read", 0, "pipe failed");
+		return;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alrm;
+	sa.sa_flags = SA_RESTART;
+	/* SA_RESTART read through the table, interrupted by a handled SIGALRM */
+	c = fork();
+	if (c == 0) {
+		char ch = 0;
+		long r;
+
+		sigaction(SIGALRM, &sa, 0);
+		alarm(1);
+		r = xc_tab3(__NR_read, p[0], (long)&ch, 1);
+		_exit(r == 1 && ch == 'x' ? 0 : 1);
+	}
+	sleep(2);
+	(void)!write(p[1], "x", 1);
+	st = wait_for(c);
+	check("restart_read", exited_ok(st), "child %s", status_str(st));
+	/* restart_syscall: nanosleep(2 s) stopped and continued keeps its
+	 * absolute end (~2 s); re-running nanosleep(2 s) would take ~3 s */
+	c = fork();
+	if (c == 0) {
+		struct timespec ts = {2, 0}, rem = {0, 0};
+		double t0 = now(), el;
+		long r = xc_tab3(__NR_nanosleep, (long)&ts, (long)&rem, 0);
+
+		el = now() - t0;
+		printf("xc_table: nanosleep through the table returned %ld after %.2f s\n", r, el);
+		fflush(stdout);
+		_exit(r == 0 && el > 1.9 && el < 2.7 ? 0 : 1);
+	}
+	usleep(500000);
+	kill(c, SIGSTOP);
+	usleep(500000);
+	kill(c, SIGCONT);
+	st = wait_for(c);
+	check("restart_block", exited_ok(st), "nanosleep across SIGSTOP/SIGCONT: child %s", status_str(st));
+	check("restart_counter", info("table_restarts") - restarts >= 2,
+	      "table_restarts %ld -> %lld", restarts, info("table_restarts"));
+}
+
+static void check_singlestep(void)
+{
+	int st, steps = 0, kern = 0, after = 0;
+	struct user_regs_struct regs;
+	pid_t c = fork();
+
+	if (c == 0) {
+		ptrace(PTRACE_TRACEME, 0, 0, 0);
+		raise(SIGSTOP);
+		xc_sstep_table();
+		_exit(0);
+	}
+	xc_watchdog_victim = c;
+	st = wait_for(c);
+	while (steps < 100000 && WIFSTOPPED(st)) {
+		if (ptrace(PTRACE_SINGLESTEP, c, 0, 0))
+			break;
+		st = wait_for(c);
+		if (!WIFSTOPPED(st))
+			break;
+		steps++;
+		ptrace(PTRACE_GETREGS, c, 0, &regs);
+		if ((long)regs.rip < 0)
+			kern++;
+		if (regs.rip == (unsigned long)xc_sstep_after)
+			after++;
+	}
+	xc_watchdog_victim = -1;
+	check("singlestep", exited_ok(st) && kern == 0 && after == 1,
+	      "%d stops, %d in the kernel half, %d right after the call; child %s",
+	      steps, kern, after, status_str(st));
+}
+
+/*
+ * on: the kernel rewrites sites on first use. offline: this file was
+ * rewritten by `xc-convert abom rewrite` (every site, whatever its
+ * alignment), which the never-run site shows.
+ */
+static void check_abom(int on, int offline)
+{
+	long done = info("abom_sites_translated"), skipped = info("abom_sites_skipped"), r;
+	int any = on || offline;
+	pthread_t t;
+
+	check_site("abom_site7", xc_site7, xc_site7_at, mov7, any ? call7 : NULL, 7);
+	check_site("abom_site9", xc_site9, xc_site9_at, mov9, any ? call9 : NULL, 9);
+	/* a jump to the `syscall` of a rewritten site lands on 60 ff (#UD) */
+	xc_ud_site();
+	xc_ud_site();
+	r = xc_ud_jump();
+	check("jump_to_old_syscall", r == getpid() && !memcmp(xc_ud_site_at, any ? call7 : mov7, 7),
+	      "getpid via a jump to the old syscall returned %ld (pid %d) bytes=[%s]",
+	      r, getpid(), hex(xc_ud_site_at, 7));
+	if (on && !offline)
+		check("abom_counter", info("abom_sites_translated") - done >= 3,
+		      "abom_sites_translated %ld -> %lld", done, info("abom_sites_translated"));
+	/* with a second thread only single-word stores are allowed */
+	if (pthread_create(&t, NULL, sleeper, NULL)) {
+		check("abom_threads", 0, "pthread_create failed");
+		return;
+	}
+	check_site("abom_word_with_threads", xc_site_word, xc_site_word_at, mov7, any ? call7 : NULL, 7);
+	check_site("abom_straddle", xc_site_straddle, xc_site_straddle_at, mov7, offline ? call7 : NULL, 7);
+	check_site("abom_page_cross", xc_site_page, xc_site_page_at, mov7, offline ? call7 : NULL, 7);
+	if (on && !offline)
+		check("abom_skipped_counter", info("abom_sites_skipped") - skipped >= 2,
+		      "abom_sites_skipped %ld -> %lld", skipped, info("abom_sites_skipped"));
+}
+
+static void table_call(void)
+{
+	xc_tab3(__NR_getppid, 0, 0, 0);
+}
+
+int main(void)
+{
+	int st;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	xc_start_watchdog(120);
+	if ((read_cs() & 3) == 0) {
+		long on = info("online_abom");
+		int offline = !memcmp(xc_site_never_at, call7, 7);
+
+		check_info();
+		check_calls();
+		check_restarts();
+		check_singlestep();
+		check("online_abom_known", on == 0 || on == 1, "online_abom %ld", on);
+		check("translation_mode", 1, "online_abom=%ld offline=%d", on, offline);
+		check_abom(on == 1, offline);
+	} else {
+		/* stock kernel: nothing maps the table, nothing rewrites code */
+		check("no_proc_info", access("/proc/xc_libos", F_OK) != 0, "/proc/xc_libos absent");
+		check_abom(0, 0);
+		st = crash_child(SIGSEGV, table_call);
+		check("table_call_faults", killed_by(st, SIGSEGV), "a table call on a stock kernel: %s",
+		      status_str(st));
+	}
+	return g_failed ? 1 : 0;
+}

@@ -56,7 +56,7 @@ void xc_sstep_table(void);
 extern const char xc_sstep_after[];
 /* ABOM sites: getppid (110) in the forms the kernel rewrites */
 long xc_site7(void), xc_site9(void), xc_site_word(void), xc_site_straddle(void),
-     xc_site_page(void), xc_ud_site(void), xc_ud_jump(void);
+     xc_site_page(void), xc_ud_site(void), xc_ud_jump(void), xc_site_race(void);
 extern const unsigned char xc_site7_at[], xc_site9_at[], xc_site_word_at[],
      xc_site_straddle_at[], xc_site_page_at[], xc_ud_site_at[], xc_site_never_at[];
 
@@ -150,6 +150,14 @@ __asm__(
 	"xc_ud_jump:\n"
 	"	mov $39, %eax\n" /* getpid */
 	"	jmp xc_ud_sys\n"
+	/* run first by several threads at once */
+	"	.balign 16\n"
+	".globl xc_site_race\n"
+	"xc_site_race:\n"
+	"	.byte 0xb8\n"
+	"	.long 110\n"
+	"	syscall\n"
+	"	ret\n"
 	/* never runs: rewritten only if the file was translated offline */
 	"	.balign 16\n"
 	".globl xc_site_never_at\n"
@@ -205,6 +213,42 @@ static void check_site(const char *name, long (*site)(void), const unsigned char
 	check(name, r1 == getppid() && r2 == getppid() && !memcmp(at, want, n),
 	      "results=%ld,%ld bytes=[%s] expected %s", r1, r2, hex(at, n),
 	      after ? "rewritten" : "unchanged");
+}
+
+#define RACERS 4
+#define RACE_CALLS 20000
+static pthread_barrier_t race_start;
+static long race_bad[RACERS];
+
+/* Hammer one not yet rewritten site from several threads: whichever thread
+ * gets its SYSCALL in first has it rewritten under the others, some of
+ * which may already have run the old `mov` (the #UD fixup's case). */
+static void *racer(void *arg)
+{
+	long i, me = (long)arg, want = getppid();
+
+	pthread_barrier_wait(&race_start);
+	for (i = 0; i < RACE_CALLS; i++)
+		if (xc_site_race() != want)
+			race_bad[me]++;
+	return NULL;
+}
+
+static void check_race(void)
+{
+	pthread_t t[RACERS];
+	long i, bad = 0, ud = info("ud_fixups");
+
+	pthread_barrier_init(&race_start, NULL, RACERS);
+	for (i = 0; i < RACERS; i++)
+		pthread_create(&t[i], NULL, racer, (void *)i);
+	for (i = 0; i < RACERS; i++) {
+		pthread_join(t[i], NULL);
+		bad += race_bad[i];
+	}
+	check("abom_thread_race", bad == 0,
+	      "%d threads x %d calls of one site while it is rewritten: %ld wrong results, "
+	      "ud_fixups %ld -> %lld", RACERS, RACE_CALLS, bad, ud, info("ud_fixups"));
 }
 
 static void *sleeper(void *arg)
@@ -384,6 +428,7 @@ static void check_abom(int on, int offline)
 	check_site("abom_word_with_threads", xc_site_word, xc_site_word_at, mov7, any ? call7 : NULL, 7);
 	check_site("abom_straddle", xc_site_straddle, xc_site_straddle_at, mov7, offline ? call7 : NULL, 7);
 	check_site("abom_page_cross", xc_site_page, xc_site_page_at, mov7, offline ? call7 : NULL, 7);
+	check_race();
 	if (on && !offline)
 		check("abom_skipped_counter", info("abom_sites_skipped") - skipped >= 2,
 		      "abom_sites_skipped %ld -> %lld", skipped, info("abom_sites_skipped"));

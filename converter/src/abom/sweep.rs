@@ -1,6 +1,6 @@
 //! Linear-sweep decoding of one region and classification of each `syscall`.
 
-use iced_x86::{Code, Decoder, DecoderOptions, Instruction};
+use iced_x86::{Code, Decoder, DecoderOptions, Instruction, OpKind, Register};
 
 use super::elf::Region;
 use super::encode::{table_disp32, SiteForm};
@@ -23,6 +23,21 @@ struct Prev {
     code: Code,
 }
 
+/// How many instructions on each side of a `syscall` are searched for
+/// red-zone use (see [`below_rsp`]).
+const RED_ZONE_WINDOW: usize = 24;
+
+/// The instruction reads, writes or takes the address of memory below RSP
+/// (`-8(%rsp)` and the like): the SysV red zone. `syscall` leaves it alone,
+/// but the `call` that replaces it stores its return address at -8(%rsp),
+/// so code that keeps data there across the system call must not be
+/// rewritten.
+fn below_rsp(insn: &Instruction) -> bool {
+    (0..insn.op_count()).any(|i| insn.op_kind(i) == OpKind::Memory)
+        && insn.memory_base() == Register::RSP
+        && (insn.memory_displacement64() as i64) < 0
+}
+
 /// Decode `region` from its start and classify every `syscall` in it.
 pub(super) fn sweep_region(elf: &[u8], region: &Region) -> Vec<Finding> {
     // Region bounds were checked against the file when the layout was built.
@@ -34,6 +49,10 @@ pub(super) fn sweep_region(elf: &[u8], region: &Region) -> Vec<Finding> {
     // after that point are guesses: it resynchronises by luck, not by proof.
     let mut first_invalid: Option<u64> = None;
     let mut findings = Vec::new();
+    // Per decoded instruction: does it touch the red zone? Sites are judged
+    // once the whole region is decoded, as red-zone use may follow them.
+    let mut red_zone: Vec<bool> = Vec::new();
+    let mut site_index: Vec<(usize, usize)> = Vec::new(); // (finding, instruction)
     while decoder.can_decode() {
         decoder.decode_out(&mut insn);
         // The decoder's "ip" is the file offset here (see with_ip above).
@@ -47,13 +66,31 @@ pub(super) fn sweep_region(elf: &[u8], region: &Region) -> Vec<Finding> {
                 )),
                 None => classify(bytes, region.start, offset, insn.len(), prev),
             };
+            if verdict.is_ok() {
+                site_index.push((findings.len(), red_zone.len()));
+            }
             findings.push(finding(region, offset, verdict));
         }
+        red_zone.push(!insn.is_invalid() && below_rsp(&insn));
         prev = Some(Prev {
             offset,
             len: insn.len(),
             code: insn.code(),
         });
+    }
+    for (f, i) in site_index {
+        let lo = i.saturating_sub(RED_ZONE_WINDOW);
+        let hi = (i + RED_ZONE_WINDOW + 1).min(red_zone.len());
+        if red_zone[lo..hi].iter().any(|&b| b) {
+            if let Finding::Site(site) = &findings[f] {
+                let syscall_at = site.offset + site.byte_len() as u64 - 2;
+                findings[f] = Finding::LeftAlone(LeftAlone {
+                    offset: syscall_at,
+                    vaddr: region.segment.vaddr_of(syscall_at),
+                    reason: "code nearby keeps data below %rsp (red zone), which the call's return address would overwrite".into(),
+                });
+            }
+        }
     }
     findings
 }

@@ -38,6 +38,15 @@ after:
 straddle:
     mov $102, %eax                      # site: getuid, crosses a 4 KiB page
     syscall
+    ret
+    .globl redzone
+    .type redzone, @function
+redzone:
+    mov %rdi, -8(%rsp)                  # a leaf keeping data in its red zone
+    mov $39, %eax
+    syscall                             # left alone: the call would overwrite -8(%rsp)
+    mov -8(%rsp), %rax
+    ret
     .globl poisoned
     .type poisoned, @function
 poisoned:
@@ -83,7 +92,7 @@ fn check_crafted(elf: &[u8]) {
         .iter()
         .map(|l| l.reason.as_str())
         .collect();
-    assert_eq!(reasons.len(), 6, "{reasons:#?}");
+    assert_eq!(reasons.len(), 7, "{reasons:#?}");
     assert_eq!(reasons[0], "mov not at an instruction boundary");
     assert_eq!(reasons[1], "not preceded by mov $imm32,%eax");
     assert_eq!(reasons[2], "number 600 outside the entry table");
@@ -93,12 +102,13 @@ fn check_crafted(elf: &[u8]) {
         "{}",
         reasons[4]
     );
+    assert!(reasons[5].contains("red zone"), "{}", reasons[5]);
     assert!(
-        reasons[5].starts_with("decoding not trusted"),
+        reasons[6].starts_with("decoding not trusted"),
         "{}",
-        reasons[5]
+        reasons[6]
     );
-    assert_eq!(report.syscalls_seen, 11);
+    assert_eq!(report.syscalls_seen, 12);
 
     let (output, _) = rewrite_and_check(elf);
     // The pattern in the movabs and in .rodata survives; rewrite_and_check
@@ -108,9 +118,9 @@ fn check_crafted(elf: &[u8]) {
         .windows(PATTERN.len())
         .filter(|w| *w == PATTERN)
         .count();
-    // movabs imm64, movabs tail + syscall, the two real but refused pairs
-    // (function start, after invalid bytes), and .rodata.
-    assert_eq!(look_alikes, 5);
+    // movabs imm64, movabs tail + syscall, the three real but refused pairs
+    // (function start, red zone, after invalid bytes), and .rodata.
+    assert_eq!(look_alikes, 6);
 }
 
 #[test]

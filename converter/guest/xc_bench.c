@@ -343,7 +343,6 @@ static void print_info(const struct counters *before, int have_before)
 static void print_clock(void)
 {
 	char name[64] = "unknown";
-	struct timespec res = {0, 0};
 	FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
 
 	if (f) {
@@ -351,9 +350,7 @@ static void print_clock(void)
 			strcpy(name, "unknown");
 		fclose(f);
 	}
-	clock_getres(CLOCK_MONOTONIC, &res);
 	printf("XC-BENCH-INFO clocksource %s\n", name);
-	printf("XC-BENCH-INFO clock_res_ns %ld\n", res.tv_sec * 1000000000L + res.tv_nsec);
 }
 
 /*

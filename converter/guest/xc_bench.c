@@ -5,8 +5,9 @@
  *
  *   XC-BENCH <name> <ns_per_op>
  *
- * then `XC-BENCH-INFO <key> <value>` lines (the CPL, and on a library-OS
- * kernel what /proc/xc_libos counted while the benchmarks ran), and exits 0.
+ * and `XC-BENCH-INFO <key> <value>` lines (the clocksource, the meltdown and
+ * spectre_v2 status, the CPL, and on a library-OS kernel what /proc/xc_libos
+ * counted while the benchmarks ran), and exits 0.
  * The host parses these lines (converter/src/pipeline/bench/); the format
  * must not change. Not part of the behaviour suite: it checks nothing.
  *
@@ -353,6 +354,27 @@ static void print_clock(void)
 	printf("XC-BENCH-INFO clocksource %s\n", name);
 }
 
+/* What the kernel says about the two vulnerabilities whose mitigations sit
+ * on the system-call path (page-table isolation, retpolines/IBRS), so the
+ * stock and stock-nomitig columns can be read for what they turned off. */
+static void print_vulnerabilities(void)
+{
+	static const char *const names[] = {"meltdown", "spectre_v2", NULL};
+
+	for (int i = 0; names[i]; i++) {
+		char path[96], text[160] = "unknown";
+		snprintf(path, sizeof(path), "/sys/devices/system/cpu/vulnerabilities/%s", names[i]);
+		FILE *f = fopen(path, "r");
+		if (f) {
+			if (!fgets(text, sizeof(text), f))
+				strcpy(text, "unknown");
+			fclose(f);
+			text[strcspn(text, "\n")] = '\0';
+		}
+		printf("XC-BENCH-INFO %s %s\n", names[i], text);
+	}
+}
+
 /*
  * On the host: TSC ticks per millisecond, against CLOCK_MONOTONIC over
  * TSC_WINDOW_NS, median of three. Printed as `XC-BENCH-TSC-KHZ <n>`.
@@ -397,6 +419,7 @@ int main(int argc, char **argv)
 	int have_before = read_xc_libos(&before) == 0;
 	printf("XC-BENCH-INFO iterations %ld\n", base);
 	print_clock();
+	print_vulnerabilities();
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		long n = base / rows[i].divisor;
 		printf("XC-BENCH %s %.1f\n", rows[i].name, ns_per_op(&rows[i], n > 0 ? n : 1));

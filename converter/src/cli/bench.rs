@@ -140,6 +140,11 @@ fn human(r: &BenchReport) -> String {
     for c in &r.configs {
         s.push_str(&format!("{:width$}  {}\n", c.name, counters(c)));
     }
+    s.push_str("\nmitigations the guest kernel reported (/sys/devices/system/cpu/vulnerabilities):\n");
+    for c in &r.configs {
+        let v = |k: &str| c.output.info(k).unwrap_or("?").to_string();
+        s.push_str(&format!("{:width$}  meltdown: {}; spectre_v2: {}\n", c.name, v("meltdown"), v("spectre_v2")));
+    }
     s.push('\n');
     s.push_str(&bench::accel_note(&r.accel));
     s
@@ -151,7 +156,7 @@ fn counters(c: &ColumnRun) -> String {
     let cpl = c.output.info("cpl").unwrap_or("?");
     let cs = c.output.info("clocksource").unwrap_or("?");
     if c.output.info("xc_libos") == Some("absent") {
-        return format!("cpl {cpl}; clocksource {cs}; no /proc/xc_libos (stock kernel)");
+        return format!("cpl {cpl}; clocksource {cs}; no /proc/xc_libos");
     }
     let shown: Vec<String> = KEYS.iter().filter_map(|k| c.output.info(k).map(|v| format!("{k} {v}"))).collect();
     format!("cpl {cpl}; clocksource {cs}; {}", shown.join(", "))

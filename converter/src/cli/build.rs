@@ -1,7 +1,8 @@
 //! `xc-convert build`
 
+use super::config::ProfileArgs;
 use super::source_args::{shell_quote, SourceArgs};
-use crate::pipeline::build::{BuildRequest, Mode};
+use crate::pipeline::build::{BuildRequest, BuiltImage, Mode};
 use crate::pipeline::{self, Context};
 
 /// Build a bootable kernel image for a profile.
@@ -17,7 +18,7 @@ pub struct Args {
     #[command(flatten)]
     pub source: SourceArgs,
     #[command(flatten)]
-    pub profile: super::config::ProfileArgs,
+    pub profile: ProfileArgs,
     /// Which kernel to build.
     #[arg(long, value_enum, default_value_t = Mode::Stock)]
     pub mode: Mode,
@@ -29,25 +30,36 @@ pub struct Args {
     pub keep_objdir: bool,
 }
 
-impl Args {
-    /// The canonical command that reproduces this build: machine-local flags
-    /// (-j, --cache, --json, --keep-objdir) are left out.
-    fn reproduce(&self) -> String {
-        let mut s = format!("xc-convert build {} --profile {}", self.source.to_command_line(), shell_quote(&self.profile.profile));
-        if let Some(d) = &self.profile.profiles_dir {
-            s.push_str(&format!(" --profiles-dir {}", shell_quote(&d.display().to_string())));
-        }
-        s.push_str(&format!(" --mode {}", self.mode));
-        s
+/// The canonical command that reproduces a build: machine-local flags
+/// (-j, --cache, --json, --keep-objdir) are left out.
+fn reproduce(source: &SourceArgs, profile: &ProfileArgs, mode: Mode) -> String {
+    let mut s = format!("xc-convert build {} --profile {}", source.to_command_line(), shell_quote(&profile.profile));
+    if let Some(d) = &profile.profiles_dir {
+        s.push_str(&format!(" --profiles-dir {}", shell_quote(&d.display().to_string())));
     }
+    s.push_str(&format!(" --mode {mode}"));
+    s
+}
+
+/// Configure and build (or find in the cache) one image: what `build` does,
+/// shared with `bench`, which needs a stock and a libos image.
+pub(crate) fn build_image(
+    ctx: &Context,
+    source: &SourceArgs,
+    profile: &ProfileArgs,
+    mode: Mode,
+    jobs: Option<usize>,
+    keep_objdir: bool,
+) -> anyhow::Result<BuiltImage> {
+    let (configured, patched) = super::config::configure(ctx, source, profile, mode)?;
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let req = BuildRequest { configured, mode, jobs, reproduce: reproduce(source, profile, mode), keep_objdir, patched };
+    pipeline::build::run(ctx, &req)
 }
 
 /// Run `build`.
 pub fn exec(ctx: &Context, args: &Args) -> anyhow::Result<()> {
-    let (configured, patched) = super::config::configure(ctx, &args.source, &args.profile, args.mode)?;
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    let req = BuildRequest { configured, mode: args.mode, jobs, reproduce: args.reproduce(), keep_objdir: args.keep_objdir, patched };
-    let image = pipeline::build::run(ctx, &req)?;
+    let image = build_image(ctx, &args.source, &args.profile, args.mode, args.jobs, args.keep_objdir)?;
     let m = &image.manifest;
     let human = format!(
         "Linux {} profile {} ({}) bzImage {} KiB{}\n{}",

@@ -7,6 +7,7 @@
 //! is missing something or an I/O error happened.
 
 mod abom;
+mod bench;
 mod boot;
 mod build;
 mod config;
@@ -35,6 +36,7 @@ that is the hash of its inputs:
   build   compile bzImage + vmlinux with a manifest.json of what went in
   boot    boot an image in QEMU with an initramfs and check what the guest says
   abom    rewrite syscall sites of ELF files into calls through the entry table
+  bench   boot stock and libos images of one kernel, print ns per system call
 
 From nothing to a booted kernel:
 
@@ -75,6 +77,7 @@ pub enum Command {
     Build(build::Args),
     Boot(boot::Args),
     Abom(abom::Args),
+    Bench(bench::Args),
 }
 
 /// Exit code classes (see the module doc).
@@ -121,6 +124,13 @@ fn exit_code(err: &anyhow::Error) -> i32 {
         if cause.is::<crate::kconfig::KconfigError>() {
             return exit::STAGE;
         }
+        if let Some(b) = cause.downcast_ref::<crate::pipeline::bench::BenchError>() {
+            use crate::pipeline::bench::BenchError;
+            return match b {
+                BenchError::WrongMode { .. } | BenchError::Mismatch { .. } => exit::USAGE,
+                BenchError::BootFailed { .. } | BenchError::CoarseClock { .. } | BenchError::Output { .. } => exit::STAGE,
+            };
+        }
     }
     exit::HOST
 }
@@ -147,6 +157,7 @@ pub fn main() -> i32 {
         Command::Build(a) => build::exec(&ctx, a),
         Command::Boot(a) => boot::exec(&ctx, a),
         Command::Abom(a) => abom::exec(&ctx, a),
+        Command::Bench(a) => bench::exec(&ctx, a),
     };
     match result {
         Ok(()) => 0,

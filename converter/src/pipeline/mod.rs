@@ -11,10 +11,14 @@
 //! 4. [`boot`]: image -> [`boot::BootReport`] (what the guest printed,
 //!    parsed; pass or fail).
 //!
+//! [`bench`] is not a stage: it boots a stock and a libos image in four
+//! configurations and tabulates what the guest measured.
+//!
 //! Each stage's result is a cache entry keyed by a [`build_farm::Fingerprint`]
 //! of its inputs, including the key of the stage before it; a stage whose
 //! entry exists does nothing.
 
+pub mod bench;
 pub mod boot;
 pub mod build;
 pub mod configure;

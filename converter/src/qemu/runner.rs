@@ -23,7 +23,8 @@ pub enum Accel {
 }
 
 impl Accel {
-    fn qemu_name(self) -> &'static str {
+    /// The name QEMU's `-accel` takes (and reports print).
+    pub fn qemu_name(self) -> &'static str {
         match self {
             Accel::Tcg => "tcg",
             Accel::Kvm => "kvm",

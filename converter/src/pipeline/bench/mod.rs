@@ -1,0 +1,335 @@
+//! `xc-convert bench`: boot the stock and libos images of one kernel and
+//! profile in four configurations under the same VMM, run `xc_bench` in
+//! each, and put what it measured side by side.
+//!
+//! Not a pipeline stage of its own: it is four runs of the boot stage
+//! ([`super::boot::run`]) and a table. Nothing is cached: a measurement is
+//! an experiment, like a boot.
+
+pub mod matrix;
+pub mod tsc;
+
+use super::boot::{BootReport, BootRequest};
+use super::build::{load_manifest, Mode};
+use super::Context;
+use crate::qemu::Accel;
+use matrix::{GuestOutput, Matrix, MatrixError};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The guest program that measures (converter/guest/xc_bench.c).
+pub const PROGRAM: &str = "xc_bench";
+
+/// One column of the table: an image and the kernel command-line words
+/// added to the default ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    /// Column header and JSON key.
+    pub name: &'static str,
+    /// Which of the two images boots.
+    pub mode: Mode,
+    /// Extra kernel command-line words.
+    pub cmdline: &'static [&'static str],
+    /// What this column isolates.
+    pub what: &'static str,
+}
+
+/// The four columns, baseline first. Stock twice so the table separates
+/// what turning the mitigations off buys from what the conversion buys (a
+/// ring-0 kernel has no user/kernel page-table switch to pay for); libos
+/// twice so it separates running at CPL 0 (still entering by SYSCALL) from
+/// entering through the table.
+pub const COLUMNS: &[Column] = &[
+    Column { name: "stock", mode: Mode::Stock, cmdline: &[], what: "stock image, default command line" },
+    Column {
+        name: "stock-nomitig",
+        mode: Mode::Stock,
+        cmdline: &["mitigations=off", "nopti"],
+        what: "stock image with mitigations=off nopti",
+    },
+    Column {
+        name: "libos",
+        mode: Mode::Libos,
+        cmdline: &["xc_abom=off"],
+        what: "libos image, processes at CPL 0, system calls still by SYSCALL (online translation off)",
+    },
+    Column {
+        name: "libos+xlat",
+        mode: Mode::Libos,
+        cmdline: &[],
+        what: "libos image, default: each `mov $nr,%eax; syscall` site becomes a call through the entry table the first time it runs",
+    },
+];
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchRequest {
+    /// Image directory of the stock kernel.
+    pub stock: PathBuf,
+    /// Image directory of the libos kernel (same version and profile).
+    pub libos: PathBuf,
+    /// xc_bench's base iteration count (the getppid row's; see xc_bench.c).
+    pub iterations: u64,
+    /// TCG or KVM: the same for every column.
+    pub accel: Accel,
+    /// Per boot.
+    pub timeout: Duration,
+    /// Guest memory in MiB.
+    pub memory_mb: u32,
+    /// `tsc_early_khz=` for every boot (see [`tsc`]); None leaves the
+    /// kernel to calibrate.
+    pub tsc_khz: Option<u64>,
+}
+
+/// Why a bench run has no result.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// --stock given a libos image or the other way round.
+    #[error("--{flag} {dir}: the image is a {found} kernel, not {flag}")]
+    WrongMode { flag: Mode, dir: PathBuf, found: Mode },
+    /// The two images are not the same kernel and profile.
+    #[error("the images differ: stock is Linux {stock} ({stock_profile}), libos is Linux {libos} ({libos_profile}); compare one kernel and profile")]
+    Mismatch { stock: String, stock_profile: String, libos: String, libos_profile: String },
+    /// A boot that did not pass (panic, timeout, xc_bench exit status).
+    #[error("configuration {config}: the boot failed: {failures}; console: {console}")]
+    BootFailed { config: String, failures: String, console: PathBuf },
+    /// The guest timed with a jiffies clock: every row would be 0 or 4 ms.
+    #[error("configuration {config}: the guest's clocksource is {clocksource}, too coarse to time anything (under TCG pin the TSC with --tsc-khz); console: {console}")]
+    CoarseClock { config: String, clocksource: String, console: PathBuf },
+    /// The boot passed but its output does not fit the table.
+    #[error("configuration {config}: {source}; console: {console}")]
+    Output { config: String, #[source] source: MatrixError, console: PathBuf },
+}
+
+/// One column's boot.
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnRun {
+    /// Column name.
+    pub name: String,
+    /// What it isolates.
+    pub what: String,
+    /// The image booted.
+    pub image_dir: PathBuf,
+    /// The column's own command-line words (every boot also has
+    /// `xc_bench.iters=N` and, when pinned, `tsc_early_khz=K`).
+    pub cmdline: Vec<String>,
+    /// The console log of the boot.
+    pub console_log: PathBuf,
+    /// Seconds the VM ran.
+    pub boot_seconds: f64,
+    /// What xc_bench printed.
+    pub output: GuestOutput,
+}
+
+/// The result of a bench run.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    /// Kernel version of both images.
+    pub kernel_version: String,
+    /// Profile of both images.
+    pub profile: String,
+    /// `tcg` or `kvm`.
+    pub accel: String,
+    /// xc_bench's base iteration count.
+    pub iterations: u64,
+    /// The `tsc_early_khz=` every boot had, if any.
+    pub tsc_khz: Option<u64>,
+    /// The boots, in column order.
+    pub configs: Vec<ColumnRun>,
+    /// Benchmarks x columns, with ratios to stock.
+    pub matrix: Matrix,
+}
+
+/// Boot every column and build the matrix.
+pub fn run(ctx: &Context, req: &BenchRequest) -> anyhow::Result<BenchReport> {
+    let stock = load_manifest(&req.stock)?;
+    let libos = load_manifest(&req.libos)?;
+    for (flag, dir, m) in [(Mode::Stock, &req.stock, &stock), (Mode::Libos, &req.libos, &libos)] {
+        if m.mode != flag {
+            return Err(BenchError::WrongMode { flag, dir: dir.clone(), found: m.mode }.into());
+        }
+    }
+    if stock.kernel_version != libos.kernel_version || stock.profile != libos.profile {
+        return Err(BenchError::Mismatch {
+            stock: stock.kernel_version,
+            stock_profile: stock.profile,
+            libos: libos.kernel_version,
+            libos_profile: libos.profile,
+        }
+        .into());
+    }
+    let mut configs = Vec::new();
+    for (i, col) in COLUMNS.iter().enumerate() {
+        let image_dir = match col.mode {
+            Mode::Stock => req.stock.clone(),
+            Mode::Libos => req.libos.clone(),
+        };
+        ctx.ui.status(&format!("bench {}/{}: {} ({})", i + 1, COLUMNS.len(), col.name, col.what));
+        let report = boot(ctx, req, col, &image_dir)?;
+        let lines = report.console.runs.iter().filter(|r| r.name == PROGRAM).flat_map(|r| r.lines.iter().map(String::as_str));
+        let output = matrix::parse_guest_output(lines).map_err(|source| BenchError::Output {
+            config: col.name.to_owned(),
+            source,
+            console: report.console_log.clone(),
+        })?;
+        if let Some(cs) = output.info("clocksource").filter(|cs| cs.contains("jiffies")) {
+            return Err(BenchError::CoarseClock { config: col.name.to_owned(), clocksource: cs.to_owned(), console: report.console_log }.into());
+        }
+        ctx.ui.status(&format!("bench {}/{}: {} done in {:.1}s", i + 1, COLUMNS.len(), col.name, report.seconds));
+        configs.push(ColumnRun {
+            name: col.name.to_owned(),
+            what: col.what.to_owned(),
+            image_dir,
+            cmdline: col.cmdline.iter().map(|s| s.to_string()).collect(),
+            console_log: report.console_log,
+            boot_seconds: report.seconds,
+            output,
+        });
+    }
+    let outputs: Vec<(String, GuestOutput)> = configs.iter().map(|c| (c.name.clone(), c.output.clone())).collect();
+    let matrix = Matrix::new(&outputs).map_err(|source| {
+        let config = match &source {
+            MatrixError::MissingRow { config, .. } | MatrixError::BadValue { config, .. } => config.clone(),
+            MatrixError::Malformed { .. } => String::new(),
+        };
+        let console = configs.iter().find(|c| c.name == config).map(|c| c.console_log.clone()).unwrap_or_default();
+        BenchError::Output { config, source, console }
+    })?;
+    Ok(BenchReport {
+        kernel_version: stock.kernel_version,
+        profile: stock.profile,
+        accel: req.accel.qemu_name().to_owned(),
+        iterations: req.iterations,
+        tsc_khz: req.tsc_khz,
+        configs,
+        matrix,
+    })
+}
+
+/// Boot one column with xc_bench alone; a boot that does not pass is an
+/// error naming the column.
+fn boot(ctx: &Context, req: &BenchRequest, col: &Column, image_dir: &std::path::Path) -> anyhow::Result<BootReport> {
+    let mut cmdline: Vec<String> = col.cmdline.iter().map(|s| s.to_string()).collect();
+    // /init runs programs without arguments; xc_bench reads this from
+    // /proc/cmdline (the dot makes the kernel leave it alone).
+    cmdline.push(format!("xc_bench.iters={}", req.iterations));
+    if let Some(khz) = req.tsc_khz {
+        cmdline.push(format!("tsc_early_khz={khz}"));
+    }
+    let boot = BootRequest {
+        image_dir: image_dir.to_owned(),
+        programs: vec![PROGRAM.to_owned()],
+        accel: req.accel,
+        timeout: req.timeout,
+        memory_mb: req.memory_mb,
+        cmdline_extra: cmdline,
+        out: None,
+    };
+    let report = super::boot::run(ctx, &boot).map_err(|e| e.context(format!("configuration {}: boot", col.name)))?;
+    if !report.passed {
+        return Err(BenchError::BootFailed {
+            config: col.name.to_owned(),
+            failures: report.failures.join("; "),
+            console: report.console_log.clone(),
+        }
+        .into());
+    }
+    Ok(report)
+}
+
+impl BenchReport {
+    /// The `--json` object: per row, ns and ratio keyed by column name.
+    pub fn to_json(&self, warnings: &[String]) -> serde_json::Value {
+        use serde_json::{json, Map, Value};
+        let by_column = |values: &[f64]| -> Value {
+            let map: Map<String, Value> = self.matrix.columns.iter().cloned().zip(values.iter().map(|v| json!(v))).collect();
+            Value::Object(map)
+        };
+        let rows: Vec<Value> = self
+            .matrix
+            .rows
+            .iter()
+            .map(|r| json!({"name": r.name, "what": r.what, "ns": by_column(&r.ns), "ratio": by_column(&r.ratio)}))
+            .collect();
+        let configs: Vec<Value> = self
+            .configs
+            .iter()
+            .map(|c| {
+                let info: Map<String, Value> = c.output.info.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+                json!({
+                    "name": c.name, "what": c.what, "image_dir": c.image_dir, "cmdline": c.cmdline,
+                    "console_log": c.console_log, "boot_seconds": c.boot_seconds, "info": info,
+                })
+            })
+            .collect();
+        json!({
+            "kernel_version": self.kernel_version,
+            "profile": self.profile,
+            "accel": self.accel,
+            "iterations": self.iterations,
+            "tsc_khz": self.tsc_khz,
+            "baseline": self.matrix.columns.first(),
+            "configs": configs,
+            "rows": rows,
+            "warnings": warnings,
+            "note": accel_note(&self.accel),
+        })
+    }
+}
+
+/// The footnote under every table: what the numbers can and cannot say.
+pub fn accel_note(accel: &str) -> String {
+    match accel {
+        "tcg" => "accelerator: TCG. QEMU emulates every instruction, so these are costs of the emulation: \
+                  they say nothing about hardware. Compare columns, not absolute values, and expect \
+                  ratios to differ on hardware (under KVM)."
+            .to_owned(),
+        other => format!("accelerator: {}: guest code runs on this host's CPU; one VM, one vCPU, best of 3 batches", other.to_uppercase()),
+    }
+}
+
+/// Cross-checks of the counters xc_bench reports from /proc/xc_libos: a
+/// libos+xlat column whose calls never went through the table, or a libos
+/// column whose calls did, measures something else than its header says.
+pub fn warnings(report: &BenchReport) -> Vec<String> {
+    let count = |c: &ColumnRun, key: &str| c.output.info(key).and_then(|v| v.trim_start_matches('+').parse::<u64>().ok());
+    let mut w = Vec::new();
+    for c in &report.configs {
+        let table = count(c, "syscalls_via_table");
+        match c.name.as_str() {
+            "libos+xlat" if table.unwrap_or(0) == 0 => {
+                let why = match table {
+                    None => "the image has no /proc/xc_libos: its patch set predates the entry table",
+                    Some(_) => "syscalls_via_table +0",
+                };
+                w.push(format!("{}: no system call went through the entry table ({why}); the column measures SYSCALL", c.name))
+            }
+            "libos" if table.unwrap_or(0) > 0 => {
+                w.push(format!("{}: {} system calls went through the entry table although xc_abom=off", c.name, table.unwrap_or(0)))
+            }
+            _ => {}
+        }
+    }
+    w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_are_stock_first_and_named_as_documented() {
+        let names: Vec<&str> = COLUMNS.iter().map(|c| c.name).collect();
+        assert_eq!(names, ["stock", "stock-nomitig", "libos", "libos+xlat"]);
+        assert_eq!(COLUMNS[0].cmdline, &[] as &[&str], "the baseline is the image as built");
+        assert_eq!(COLUMNS[1].cmdline, ["mitigations=off", "nopti"]);
+        assert_eq!(COLUMNS[2].cmdline, ["xc_abom=off"]);
+    }
+
+    #[test]
+    fn xc_bench_is_embedded_and_not_in_the_suite() {
+        assert!(crate::guest::find(PROGRAM).is_some());
+        assert!(!crate::guest::BEHAVIOUR_SUITE.contains(&PROGRAM));
+    }
+}

@@ -1,0 +1,58 @@
+//! The TSC frequency to pin in TCG guests.
+//!
+//! Under TCG the guest's TSC is the host's (QEMU reads the host's counter),
+//! but the guest kernel calibrates it against the emulated PIT, a race
+//! against wall-clock time that a loaded host often loses; the kernel then
+//! falls back to the jiffies clocksource and every benchmark row times in
+//! 4 ms steps. `tsc_early_khz=` on the command line skips that calibration,
+//! so the host measures the frequency once, the same way for every column.
+//!
+//! Measured by running the embedded `xc_bench --tsc-khz` on the host (the
+//! guest programs are built for the host's architecture): rdtsc needs
+//! unsafe code in Rust, which this workspace forbids.
+
+use super::PROGRAM;
+use anyhow::Context as _;
+use std::os::unix::fs::PermissionsExt;
+
+const MARKER: &str = "XC-BENCH-TSC-KHZ ";
+
+/// The host's TSC frequency in kHz.
+pub fn host_tsc_khz() -> anyhow::Result<u64> {
+    let program = crate::guest::find(PROGRAM).context("xc_bench is not embedded in this binary")?;
+    let mut file = tempfile::Builder::new().prefix("xc-bench-tsc-").tempfile().context("creating a temporary file for xc_bench")?;
+    std::io::Write::write_all(&mut file, program.bytes).context("writing xc_bench to a temporary file")?;
+    // Closed before exec: running a file still open for writing fails with ETXTBSY.
+    let path = file.into_temp_path();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))?;
+    let out = std::process::Command::new(&path).arg("--tsc-khz").output().context("running xc_bench --tsc-khz on the host")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    parse(&text).with_context(|| format!("xc_bench --tsc-khz printed no frequency ({}): {text}{}", out.status, String::from_utf8_lossy(&out.stderr)))
+}
+
+/// The frequency in `XC-BENCH-TSC-KHZ <n>`, when plausible (10 MHz..100 GHz).
+fn parse(text: &str) -> Option<u64> {
+    let khz: u64 = text.lines().find_map(|l| l.strip_prefix(MARKER))?.trim().parse().ok()?;
+    (10_000..100_000_000).contains(&khz).then_some(khz)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_marker_and_refuses_nonsense() {
+        assert_eq!(parse("XC-BENCH-TSC-KHZ 2600001\n"), Some(2_600_001));
+        assert_eq!(parse("noise\nXC-BENCH-TSC-KHZ 3000000"), Some(3_000_000));
+        assert_eq!(parse("XC-BENCH-TSC-KHZ 0\n"), None);
+        assert_eq!(parse("XC-BENCH-TSC-KHZ fast\n"), None);
+        assert_eq!(parse(""), None);
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_host_has_a_plausible_tsc() {
+        let khz = host_tsc_khz().unwrap();
+        assert!((100_000..20_000_000).contains(&khz), "{khz}");
+    }
+}

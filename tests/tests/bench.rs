@@ -1,0 +1,79 @@
+//! `xc-convert bench` end to end on real 6.1 images: the stock and libos
+//! images (built once per run, shared with the pipeline tests) booted in
+//! all four configurations.
+//!
+//! Only the shape of the result is asserted, never a timing: the numbers
+//! come from QEMU TCG on a shared machine (docs/bench.md).
+
+use std::path::Path;
+use xc_tests::{heavy, shared_cache, xc};
+
+const CONFIGS: [&str; 4] = ["stock", "stock-nomitig", "libos", "libos+xlat"];
+const ROWS: [&str; 6] = ["getppid", "pipe_write_read_1B", "pipe_pingpong", "futex_wake_wait", "mmap_munmap_page", "fork_exit_wait"];
+
+fn num(v: &serde_json::Value, what: &str) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("{what} is not a number: {v}"))
+}
+
+#[test]
+fn bench_6_1_reports_every_row_for_every_configuration() {
+    let _lock = heavy();
+    let cache = shared_cache();
+    // Small: each row a few ms of guest time; enough to run every loop.
+    let r = xc(&cache, &["--json", "bench", "--kernel", "6.1", "--profile", "minimal", "--iterations", "4000"]).expect_code(0);
+    let v = r.json();
+    assert!(v["kernel_version"].as_str().unwrap().starts_with("6.1."), "{v:#}");
+    assert_eq!(v["profile"], "minimal");
+    assert_eq!(v["accel"], "tcg");
+    assert_eq!(v["iterations"], 4000);
+    assert_eq!(v["baseline"], "stock");
+    assert!(v["note"].as_str().unwrap().contains("TCG"));
+
+    let configs = v["configs"].as_array().unwrap();
+    let names: Vec<&str> = configs.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, CONFIGS);
+    // Which kernel and which entry path each column really had.
+    let info = |i: usize, key: &str| configs[i]["info"][key].as_str().unwrap_or_else(|| panic!("{} has no {key}: {v:#}", CONFIGS[i])).to_string();
+    for (i, cpl) in [(0, "3"), (1, "3"), (2, "0"), (3, "0")] {
+        assert_eq!(info(i, "cpl"), cpl, "{}", CONFIGS[i]);
+        assert!(!info(i, "clocksource").contains("jiffies"), "{}", CONFIGS[i]);
+    }
+    assert_eq!(configs[2]["cmdline"], serde_json::json!(["xc_abom=off"]));
+    assert_eq!(info(2, "syscalls_via_table"), "+0", "xc_abom=off must leave every call on SYSCALL");
+    let via_table: u64 = info(3, "syscalls_via_table").trim_start_matches('+').parse().unwrap();
+    assert!(via_table > 4000, "libos+xlat: only {via_table} calls through the entry table");
+
+    let rows = v["rows"].as_array().unwrap();
+    let row_names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(row_names, ROWS);
+    for row in rows {
+        let name = row["name"].as_str().unwrap();
+        let stock = num(&row["ns"]["stock"], "stock");
+        for c in CONFIGS {
+            let ns = num(&row["ns"][c], &format!("{name} {c}"));
+            let ratio = num(&row["ratio"][c], &format!("{name} {c} ratio"));
+            assert!(ns.is_finite() && ns > 0.0, "{name} {c}: {ns}");
+            assert!((ratio - ns / stock).abs() <= 1e-9 * ratio.abs().max(1.0), "{name} {c}: ratio {ratio} but {ns}/{stock}");
+        }
+        assert_eq!(num(&row["ratio"]["stock"], "stock ratio"), 1.0);
+    }
+
+    // The same images handed over by directory, the wrong way round: refused
+    // before anything boots, naming the flag.
+    let stock = configs[0]["image_dir"].as_str().unwrap();
+    let libos = configs[2]["image_dir"].as_str().unwrap();
+    assert!(Path::new(stock).join("manifest.json").is_file());
+    let r = xc(&cache, &["bench", "--stock", libos, "--libos", stock]).expect_code(2);
+    assert!(r.stderr.contains("--stock") && r.stderr.contains("libos kernel, not stock"), "{}", r.stderr);
+}
+
+#[test]
+fn bench_flags_that_cannot_go_together_are_refused() {
+    let cache = tempfile::tempdir().unwrap();
+    let r = xc(cache.path(), &["bench", "--stock", "/nonexistent"]).expect_code(2);
+    assert!(r.stderr.contains("--libos"), "{}", r.stderr);
+    let r = xc(cache.path(), &["bench", "--kernel", "6.1", "--stock", "/a", "--libos", "/b"]).expect_code(2);
+    assert!(r.stderr.contains("cannot be used with"), "{}", r.stderr);
+    let r = xc(cache.path(), &["bench", "--iterations", "0"]).expect_code(2);
+    assert!(r.stderr.contains("--iterations"), "{}", r.stderr);
+}

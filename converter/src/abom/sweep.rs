@@ -33,6 +33,11 @@ const RED_ZONE_WINDOW: usize = 24;
 /// so code that keeps data there across the system call must not be
 /// rewritten.
 fn below_rsp(insn: &Instruction) -> bool {
+    // `lea -N(%rsp),%rsp` moves the stack pointer past the red zone (as
+    // code that protects it from a call does): nothing is kept there.
+    if insn.mnemonic() == iced_x86::Mnemonic::Lea && insn.op0_register() == Register::RSP {
+        return false;
+    }
     (0..insn.op_count()).any(|i| insn.op_kind(i) == OpKind::Memory)
         && insn.memory_base() == Register::RSP
         && (insn.memory_displacement64() as i64) < 0

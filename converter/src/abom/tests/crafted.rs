@@ -39,6 +39,14 @@ straddle:
     mov $102, %eax                      # site: getuid, crosses a 4 KiB page
     syscall
     ret
+    .globl stepped
+    .type stepped, @function
+stepped:
+    lea -128(%rsp), %rsp                # steps over the red zone: no data kept there
+    mov $39, %eax                       # site: getpid
+    syscall
+    lea 128(%rsp), %rsp
+    ret
     .globl redzone
     .type redzone, @function
 redzone:
@@ -77,6 +85,7 @@ fn check_crafted(elf: &[u8]) {
             (511, "unknown", SiteForm::Mov32),
             (231, "exit_group", SiteForm::Mov32),
             (102, "getuid", SiteForm::Mov32),
+            (39, "getpid", SiteForm::Mov32),
         ]
     );
     assert_eq!(report.sites[0].offset % 2, 1, "first site at an odd offset");
@@ -108,7 +117,7 @@ fn check_crafted(elf: &[u8]) {
         "{}",
         reasons[6]
     );
-    assert_eq!(report.syscalls_seen, 12);
+    assert_eq!(report.syscalls_seen, 13);
 
     let (output, _) = rewrite_and_check(elf);
     // The pattern in the movabs and in .rodata survives; rewrite_and_check

@@ -225,6 +225,9 @@ fn boot(ctx: &Context, req: &BenchRequest, col: &Column, image_dir: &std::path::
         memory_mb: req.memory_mb,
         cmdline_extra: cmdline,
         out: None,
+        // online translation only: the column measures what the kernel does
+        // for unmodified binaries
+        translate: false,
     };
     let report = super::boot::run(ctx, &boot).map_err(|e| e.context(format!("configuration {}: boot", col.name)))?;
     if !report.passed {

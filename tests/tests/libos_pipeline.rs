@@ -38,7 +38,8 @@ fn series_reproduces_tree(pristine: &Path, patched: &Path, series: &Path, tool: 
     }
 }
 
-fn libos(series: &str) {
+/// `profile` is built with `--mode libos` and booted with `cpus` CPUs.
+fn libos(series: &str, profile: &str, cpus: &str) {
     let _lock = heavy();
     let cache = shared_cache();
 
@@ -64,7 +65,7 @@ fn libos(series: &str) {
     series_reproduces_tree(&pristine_root, &patched_root, &series_dir, "git");
 
     // build --mode libos: the manifest records the series.
-    let b = xc(&cache, &["--json", "build", "--kernel", series, "--profile", "minimal", "--mode", "libos"]).expect_code(0).json();
+    let b = xc(&cache, &["--json", "build", "--kernel", series, "--profile", profile, "--mode", "libos"]).expect_code(0).json();
     let m = &b["manifest"];
     assert_eq!(m["mode"], "libos");
     assert_eq!(m["patch_content_hash"], p1["patched"]["content_hash"]);
@@ -76,7 +77,7 @@ fn libos(series: &str) {
     assert!(config.contains("CONFIG_XC_LIBOS=y"));
 
     // boot: the whole behaviour suite passes, processes at CPL 0.
-    let r = xc(&cache, &["--json", "boot", &dir, "--suite", "--timeout", "300"]);
+    let r = xc(&cache, &["--json", "boot", &dir, "--suite", "--cpus", cpus, "--timeout", "300"]);
     let v = r.json();
     assert_eq!(v["passed"], true, "failures: {:#}\nconsole: {}", v["failures"], v["console_log"]);
     assert_eq!(v["console"]["probes"][0]["cpl"], 0);
@@ -85,6 +86,9 @@ fn libos(series: &str) {
     assert!(console.contains("XC-CHECK xc_redzone"), "red-zone check missing");
     assert!(!console.contains("Oops") && !console.contains("WARNING:") && !console.contains("BUG:"));
     assert_eq!(r.code, 0);
+    if cpus != "1" {
+        assert!(console.contains(&format!("Brought up 1 node, {cpus} CPUs")), "not {cpus} CPUs");
+    }
     // The entry table and online translation (on by default): table calls,
     // restarts, single-step, rewritten sites, the #UD fixup, counters.
     for check in ["proc_info", "getppid", "restart_block", "singlestep", "abom_site7", "abom_site9",
@@ -125,12 +129,14 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 #[test]
 fn libos_6_1_converts_builds_and_passes_the_behaviour_suite() {
-    libos("6.1");
+    libos("6.1", "minimal", "1");
 }
 
+/// 6.12 on two CPUs: per-CPU IST stacks on the second CPU, and threads of
+/// one process running (and rewriting) the same code on different CPUs.
 #[test]
-fn libos_6_12_converts_builds_and_passes_the_behaviour_suite() {
-    libos("6.12");
+fn libos_6_12_smp_converts_builds_and_passes_the_behaviour_suite() {
+    libos("6.12", "smp", "2");
 }
 
 #[test]

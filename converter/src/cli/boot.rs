@@ -34,6 +34,10 @@ pub struct Args {
     /// Guest memory in MiB.
     #[arg(long, default_value_t = 256)]
     pub memory: u32,
+    /// Virtual CPUs. More than one needs a kernel built with SMP and ACPI
+    /// (the `smp` profile); the minimal profile brings up one CPU only.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub cpus: u32,
     /// Extra kernel command-line words (repeatable), e.g. --append loglevel=8.
     #[arg(long, value_name = "WORD")]
     pub append: Vec<String>,
@@ -62,6 +66,7 @@ pub fn exec(ctx: &Context, args: &Args) -> anyhow::Result<()> {
         accel: args.accel,
         timeout: Duration::from_secs(args.timeout),
         memory_mb: args.memory,
+        cpus: args.cpus,
         cmdline_extra: args.append.clone(),
         out: args.out.clone(),
         translate: args.translate,

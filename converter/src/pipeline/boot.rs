@@ -26,6 +26,8 @@ pub struct BootRequest {
     pub timeout: Duration,
     /// Guest memory.
     pub memory_mb: u32,
+    /// Virtual CPUs.
+    pub cpus: u32,
     /// Extra kernel command line words.
     pub cmdline_extra: Vec<String>,
     /// Where to put the console log, initramfs and report (default: in the cache).
@@ -116,6 +118,7 @@ pub fn run(ctx: &Context, req: &BootRequest) -> anyhow::Result<BootReport> {
         initrd,
         accel: req.accel,
         memory_mb: req.memory_mb,
+        cpus: req.cpus,
         cmdline_extra: req.cmdline_extra.clone(),
         timeout: req.timeout,
         console_log: console_log.clone(),

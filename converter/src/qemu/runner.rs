@@ -47,6 +47,8 @@ pub struct QemuConfig {
     pub initrd: PathBuf,
     pub accel: Accel,
     pub memory_mb: u32,
+    /// Virtual CPUs (`-smp`); more than one needs an SMP kernel with ACPI.
+    pub cpus: u32,
     /// Appended after the base command line, so later values win
     /// (e.g. `loglevel=4`).
     pub cmdline_extra: Vec<String>,
@@ -65,6 +67,7 @@ impl QemuConfig {
             initrd,
             accel: Accel::Tcg,
             memory_mb: 512,
+            cpus: 1,
             cmdline_extra: Vec::new(),
             timeout: Duration::from_secs(300),
             console_log,
@@ -117,7 +120,7 @@ pub fn command_line(cfg: &QemuConfig) -> Vec<String> {
     push("-accel", cfg.accel.qemu_name().to_owned());
     push("-cpu", cfg.accel.cpu_model().to_owned());
     push("-m", cfg.memory_mb.to_string());
-    push("-smp", "1".to_owned());
+    push("-smp", cfg.cpus.max(1).to_string());
     push("-serial", "stdio".to_owned());
     push("-display", "none".to_owned());
     push("-kernel", cfg.kernel.display().to_string());

@@ -223,6 +223,7 @@ fn boot(ctx: &Context, req: &BenchRequest, col: &Column, image_dir: &std::path::
         accel: req.accel,
         timeout: req.timeout,
         memory_mb: req.memory_mb,
+        cpus: 1,
         cmdline_extra: cmdline,
         out: None,
         // online translation only: the column measures what the kernel does

@@ -57,8 +57,11 @@ extern const char xc_sstep_after[];
 /* ABOM sites: getppid (110) in the forms the kernel rewrites */
 long xc_site7(void), xc_site9(void), xc_site_word(void), xc_site_straddle(void),
      xc_site_page(void), xc_ud_site(void), xc_ud_jump(void), xc_site_race(void);
+/* Go's form: the number is read from the stack (8(%rsp)) at the site */
+long xc_site_stack(long nr);
 extern const unsigned char xc_site7_at[], xc_site9_at[], xc_site_word_at[],
-     xc_site_straddle_at[], xc_site_page_at[], xc_ud_site_at[], xc_site_never_at[];
+     xc_site_straddle_at[], xc_site_page_at[], xc_ud_site_at[], xc_site_never_at[],
+     xc_site_stack_at[];
 
 __asm__(
 	".text\n"
@@ -150,6 +153,17 @@ __asm__(
 	"xc_ud_jump:\n"
 	"	mov $39, %eax\n" /* getpid */
 	"	jmp xc_ud_sys\n"
+	/* mov 0x8(%rsp),%rax; syscall (48 8b 44 24 08 0f 05) */
+	"	.balign 16\n"
+	".globl xc_site_stack, xc_site_stack_at\n"
+	"xc_site_stack:\n"
+	"	push %rdi\n"
+	"	push %rdi\n"
+	"xc_site_stack_at:\n"
+	"	.byte 0x48, 0x8b, 0x44, 0x24, 0x08\n"
+	"	syscall\n"
+	"	add $16, %rsp\n"
+	"	ret\n"
 	/* run first by several threads at once */
 	"	.balign 16\n"
 	".globl xc_site_race\n"
@@ -190,6 +204,9 @@ static const unsigned char mov9[] = {0x48, 0xc7, 0xc0, 110, 0, 0, 0, 0x0f, 0x05}
 /* call *0xffffffffff600000+8*110: disp32 = 0xff600370 */
 static const unsigned char call7[] = {0xff, 0x14, 0x25, 0x70, 0x03, 0x60, 0xff};
 static const unsigned char call9[] = {0x66, 0x90, 0xff, 0x14, 0x25, 0x70, 0x03, 0x60, 0xff};
+static const unsigned char movstack[] = {0x48, 0x8b, 0x44, 0x24, 0x08, 0x0f, 0x05};
+/* call *0xffffffffff600000+8*511 (the stack-number slot) */
+static const unsigned char callstack[] = {0xff, 0x14, 0x25, 0xf8, 0x0f, 0x60, 0xff};
 
 static const char *hex(const unsigned char *p, int n)
 {
@@ -410,6 +427,16 @@ static void check_abom(int on, int offline)
 
 	check_site("abom_site7", xc_site7, xc_site7_at, mov7, any ? call7 : NULL, 7);
 	check_site("abom_site9", xc_site9, xc_site9_at, mov9, any ? call9 : NULL, 9);
+	/* Go's form: the same site serves any number (read from the stack) */
+	{
+		long a = xc_site_stack(__NR_getppid), b = xc_site_stack(__NR_getppid);
+		long c = xc_site_stack(__NR_getpid);
+
+		check("abom_stack_number", a == getppid() && b == a && c == getpid() &&
+		      !memcmp(xc_site_stack_at, any ? callstack : movstack, 7),
+		      "getppid=%ld,%ld getpid=%ld bytes=[%s] expected %s", a, b, c,
+		      hex(xc_site_stack_at, 7), any ? "rewritten" : "unchanged");
+	}
 	/* a jump to the `syscall` of a rewritten site lands on 60 ff (#UD) */
 	xc_ud_site();
 	xc_ud_site();
@@ -418,7 +445,7 @@ static void check_abom(int on, int offline)
 	      "getpid via a jump to the old syscall returned %ld (pid %d) bytes=[%s]",
 	      r, getpid(), hex(xc_ud_site_at, 7));
 	if (on && !offline)
-		check("abom_counter", info("abom_sites_translated") - done >= 3,
+		check("abom_counter", info("abom_sites_translated") - done >= 4,
 		      "abom_sites_translated %ld -> %lld", done, info("abom_sites_translated"));
 	/* with a second thread only single-word stores are allowed */
 	if (pthread_create(&t, NULL, sleeper, NULL)) {

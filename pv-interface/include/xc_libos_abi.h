@@ -7,7 +7,7 @@
 #define _XC_LIBOS_ABI_H
 
 /* Version of this ABI; bumped when a value or layout below changes meaning. */
-#define XC_ABI_VERSION 1
+#define XC_ABI_VERSION 2
 
 /* Magic at the start of [`XcLibosInfo`] ("XCLB"). */
 #define XC_LIBOS_MAGIC 0x424c4358
@@ -32,6 +32,9 @@
 
 /* Number of slots in the entry table (one 4 KiB page). */
 #define XC_ENTRY_TABLE_SLOTS 512
+
+/* The entry-table slot whose stub takes the system-call number from the stack instead of an immediate: Go's `mov 0x8(%rsp),%rax; syscall` (`48 8b 44 24 08 0f 05`, 7 bytes) becomes `call *slot` and the stub loads RAX from 16(%rsp) (the call pushed its return address). Above every kernel's system-call count, so never a number itself (since ABI 2). */
+#define XC_ENTRY_SLOT_STACK_NR 511
 
 /* Feature bit: processes run at CPL 0. */
 #define XC_FEATURE_RING0 (1 << 0)

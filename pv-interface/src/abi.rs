@@ -9,7 +9,7 @@
 //! fixed-width integers are allowed here, so both sides mean the same thing.
 
 /// Version of this ABI; bumped when a value or layout below changes meaning.
-pub const XC_ABI_VERSION: u32 = 1;
+pub const XC_ABI_VERSION: u32 = 2;
 
 /// Magic at the start of [`XcLibosInfo`] ("XCLB").
 pub const XC_LIBOS_MAGIC: u32 = 0x424c_4358;
@@ -41,6 +41,13 @@ pub const XC_ENTRY_TABLE_STRIDE: u32 = 8;
 
 /// Number of slots in the entry table (one 4 KiB page).
 pub const XC_ENTRY_TABLE_SLOTS: u32 = 512;
+
+/// The entry-table slot whose stub takes the system-call number from the
+/// stack instead of an immediate: Go's `mov 0x8(%rsp),%rax; syscall`
+/// (`48 8b 44 24 08 0f 05`, 7 bytes) becomes `call *slot` and the stub loads
+/// RAX from 16(%rsp) (the call pushed its return address). Above every
+/// kernel's system-call count, so never a number itself (since ABI 2).
+pub const XC_ENTRY_SLOT_STACK_NR: u32 = 511;
 
 /// Feature bit: processes run at CPL 0.
 pub const XC_FEATURE_RING0: u64 = 1 << 0;

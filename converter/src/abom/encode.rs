@@ -18,7 +18,14 @@
 //!   instead of silently skipping the system call. The 7-byte form has the
 //!   same property (its old `syscall` at offset 5 is also disp32 byte 2).
 
-use pv_interface::abi::{XC_ENTRY_TABLE_ADDR, XC_ENTRY_TABLE_SLOTS, XC_ENTRY_TABLE_STRIDE};
+//!
+//! ## The stack-number form (`mov 0x8(%rsp),%rax; syscall`, Go's runtime)
+//!
+//! `48 8b 44 24 08 0f 05` becomes `call *slot(XC_ENTRY_SLOT_STACK_NR)`, whose
+//! stub loads RAX from 16(%rsp): the call has pushed its return address
+//! since the original `mov` read 8(%rsp). A site's `nr` is that slot.
+
+use pv_interface::abi::{XC_ENTRY_SLOT_STACK_NR, XC_ENTRY_TABLE_ADDR, XC_ENTRY_TABLE_SLOTS, XC_ENTRY_TABLE_STRIDE};
 
 /// How the system-call number was loaded in the original code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -27,11 +34,16 @@ pub enum SiteForm {
     Mov32,
     /// `mov $nr,%rax; syscall` = `48 c7 c0 <imm32> 0f 05` (9 bytes).
     Mov64,
+    /// `mov 0x8(%rsp),%rax; syscall` = `48 8b 44 24 08 0f 05` (7 bytes):
+    /// the number is on the stack (Go's runtime).
+    StackNr,
 }
 
 const SYSCALL: [u8; 2] = [0x0f, 0x05];
 const MOV32_OPCODE: [u8; 1] = [0xb8];
 const MOV64_OPCODE: [u8; 3] = [0x48, 0xc7, 0xc0];
+/// `mov 0x8(%rsp),%rax`: REX.W 8b /r, ModRM 0x44 (rax, [SIB+disp8]), SIB 0x24 (rsp).
+pub(super) const MOV_STACK8: [u8; 5] = [0x48, 0x8b, 0x44, 0x24, 0x08];
 /// `call qword ptr [disp32]`: ModRM 0x14 (/2, SIB follows), SIB 0x25 (no base,
 /// no index), so the address is the sign-extended disp32 itself.
 const CALL_ABS: [u8; 3] = [0xff, 0x14, 0x25];
@@ -42,7 +54,7 @@ impl SiteForm {
     /// Length of the `mov` + `syscall` pair (and of its replacement).
     pub fn byte_len(self) -> usize {
         match self {
-            SiteForm::Mov32 => 7,
+            SiteForm::Mov32 | SiteForm::StackNr => 7,
             SiteForm::Mov64 => 9,
         }
     }
@@ -50,7 +62,7 @@ impl SiteForm {
     /// Offset of the `call` inside the replacement bytes.
     pub fn call_offset(self) -> usize {
         match self {
-            SiteForm::Mov32 => 0,
+            SiteForm::Mov32 | SiteForm::StackNr => 0,
             SiteForm::Mov64 => NOP2.len(),
         }
     }
@@ -59,6 +71,7 @@ impl SiteForm {
         match self {
             SiteForm::Mov32 => &MOV32_OPCODE,
             SiteForm::Mov64 => &MOV64_OPCODE,
+            SiteForm::StackNr => &MOV_STACK8,
         }
     }
 }
@@ -82,14 +95,26 @@ pub(super) fn table_disp32(nr: u32) -> Option<i32> {
 
 /// The bytes the compiler emitted for a site.
 pub(super) fn original_bytes(form: SiteForm, nr: u32) -> Vec<u8> {
-    [form.mov_opcode(), &nr.to_le_bytes(), &SYSCALL].concat()
+    match form {
+        SiteForm::StackNr => [&MOV_STACK8[..], &SYSCALL].concat(),
+        _ => [form.mov_opcode(), &nr.to_le_bytes(), &SYSCALL].concat(),
+    }
+}
+
+/// Whether `nr` may be loaded by an immediate and called through its own
+/// slot: inside the table and not the stack-number slot.
+pub(super) fn immediate_number_ok(nr: u32) -> Result<(), String> {
+    if nr == XC_ENTRY_SLOT_STACK_NR {
+        return Err(format!("number {nr} is the entry table's stack-number slot, not a system call"));
+    }
+    table_disp32(nr).map(|_| ()).ok_or_else(|| format!("number {nr} outside the entry table"))
 }
 
 /// The replacement bytes, same length as [`original_bytes`].
 pub(super) fn patched_bytes(form: SiteForm, nr: u32) -> Option<Vec<u8>> {
     let call = [&CALL_ABS[..], &table_disp32(nr)?.to_le_bytes()].concat();
     Some(match form {
-        SiteForm::Mov32 => call,
+        SiteForm::Mov32 | SiteForm::StackNr => call,
         SiteForm::Mov64 => [&NOP2[..], &call].concat(),
     })
 }

@@ -3,7 +3,8 @@
 use iced_x86::{Code, Decoder, DecoderOptions, Instruction, OpKind, Register};
 
 use super::elf::Region;
-use super::encode::{table_disp32, SiteForm};
+use super::encode::{immediate_number_ok, SiteForm, MOV_STACK8};
+use pv_interface::abi::XC_ENTRY_SLOT_STACK_NR;
 use super::names::syscall_name;
 use super::{LeftAlone, Site};
 
@@ -117,15 +118,19 @@ fn classify(
             "first instruction of its function or section: not preceded by mov $imm32,%eax".into(),
         );
     };
+    let mov = &bytes[local(prev.offset)..local(offset)];
+    if prev.code == Code::Mov_r64_rm64 && mov == MOV_STACK8 {
+        return Ok((prev.offset, SiteForm::StackNr, XC_ENTRY_SLOT_STACK_NR));
+    }
     let form = match (prev.code, prev.len) {
         (Code::Mov_r32_imm32, 5) => SiteForm::Mov32,
         (Code::Mov_rm64_imm32, 7) => SiteForm::Mov64,
         _ => return Err(not_a_mov_reason(bytes, local(offset))),
     };
-    let mov = &bytes[local(prev.offset)..local(offset)];
     let expected_opcode: &[u8] = match form {
         SiteForm::Mov32 => &[0xb8],
         SiteForm::Mov64 => &[0x48, 0xc7, 0xc0],
+        SiteForm::StackNr => unreachable!("returned above"),
     };
     // The code check above allows other registers and prefixes: only the
     // exact encodings load %eax/%rax and have the length we replace.
@@ -136,9 +141,7 @@ fn classify(
         .try_into()
         .expect("mov ends in an imm32");
     let nr = u32::from_le_bytes(imm);
-    if table_disp32(nr).is_none() {
-        return Err(format!("number {nr} outside the entry table"));
-    }
+    immediate_number_ok(nr)?;
     Ok((prev.offset, form, nr))
 }
 
@@ -166,7 +169,10 @@ fn finding(
             offset,
             vaddr: region.segment.vaddr_of(offset),
             nr,
-            name: syscall_name(nr).to_string(),
+            name: match form {
+                SiteForm::StackNr => "(number from 8(%rsp))".to_string(),
+                _ => syscall_name(nr).to_string(),
+            },
             form,
         }),
         Err(reason) => Finding::LeftAlone(LeftAlone {

@@ -10,9 +10,12 @@ use std::path::PathBuf;
 /// Decodes the executable segments of an x86-64 ELF file (executable or
 /// shared library) with a real x86 decoder and rewrites each
 /// `mov $nr,%eax; syscall` into `call *disp32` to the entry-table slot of
-/// `nr` (see docs/abi.md). Every other `syscall` is left alone and reported
-/// with the reason. A rewritten file only runs on a libOS kernel that maps
-/// the entry table.
+/// `nr` (also `mov $nr,%rax; syscall`, and Go's `mov 0x8(%rsp),%rax;
+/// syscall` through the stack-number slot; see docs/abi.md). Every other
+/// `syscall` is left alone and reported with the reason, including sites
+/// near code that keeps data below %rsp, which the call would overwrite.
+/// A rewritten file only runs on a libOS kernel that maps the entry table
+/// (`boot --translate` checks that before running anything).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]

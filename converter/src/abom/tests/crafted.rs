@@ -23,7 +23,11 @@ _start:
     syscall                             # left alone: outside the table
     mov $512, %eax
     syscall                             # left alone: first number past the table
-    mov $511, %eax                      # site: last slot, no name
+    mov $510, %eax                      # site: last numbered slot, no name
+    syscall
+    mov $511, %eax
+    syscall                             # left alone: the stack-number slot
+    mov 0x8(%rsp), %rax                 # site: Go's number-on-the-stack form
     syscall
     mov $39, %eax
     .globl after
@@ -82,14 +86,15 @@ fn check_crafted(elf: &[u8]) {
         vec![
             (39, "getpid", SiteForm::Mov32),
             (110, "getppid", SiteForm::Mov64),
-            (511, "unknown", SiteForm::Mov32),
+            (510, "unknown", SiteForm::Mov32),
+            (511, "(number from 8(%rsp))", SiteForm::StackNr),
             (231, "exit_group", SiteForm::Mov32),
             (102, "getuid", SiteForm::Mov32),
             (39, "getpid", SiteForm::Mov32),
         ]
     );
     assert_eq!(report.sites[0].offset % 2, 1, "first site at an odd offset");
-    let straddle = &report.sites[4];
+    let straddle = &report.sites[5];
     assert_ne!(
         straddle.vaddr / 4096,
         (straddle.vaddr + 6) / 4096,
@@ -101,23 +106,24 @@ fn check_crafted(elf: &[u8]) {
         .iter()
         .map(|l| l.reason.as_str())
         .collect();
-    assert_eq!(reasons.len(), 7, "{reasons:#?}");
+    assert_eq!(reasons.len(), 8, "{reasons:#?}");
     assert_eq!(reasons[0], "mov not at an instruction boundary");
     assert_eq!(reasons[1], "not preceded by mov $imm32,%eax");
     assert_eq!(reasons[2], "number 600 outside the entry table");
     assert_eq!(reasons[3], "number 512 outside the entry table");
+    assert!(reasons[4].contains("stack-number slot"), "{}", reasons[4]);
     assert!(
-        reasons[4].starts_with("first instruction of its function"),
+        reasons[5].starts_with("first instruction of its function"),
         "{}",
-        reasons[4]
+        reasons[5]
     );
-    assert!(reasons[5].contains("red zone"), "{}", reasons[5]);
+    assert!(reasons[6].contains("red zone"), "{}", reasons[6]);
     assert!(
-        reasons[6].starts_with("decoding not trusted"),
+        reasons[7].starts_with("decoding not trusted"),
         "{}",
-        reasons[6]
+        reasons[7]
     );
-    assert_eq!(report.syscalls_seen, 13);
+    assert_eq!(report.syscalls_seen, 15);
 
     let (output, _) = rewrite_and_check(elf);
     // The pattern in the movabs and in .rodata survives; rewrite_and_check

@@ -35,7 +35,7 @@ pub struct Args {
     #[arg(long, default_value_t = 256)]
     pub memory: u32,
     /// Virtual CPUs. More than one needs a kernel built with SMP and ACPI
-    /// (the `smp` profile); the minimal profile brings up one CPU only.
+    /// (the `smp` profile); the boot fails if the kernel brings up fewer.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub cpus: u32,
     /// Extra kernel command-line words (repeatable), e.g. --append loglevel=8.

@@ -28,6 +28,14 @@ pub struct InitramfsSpec {
     pub require_entry_table: bool,
 }
 
+impl InitramfsSpec {
+    /// What `/init` runs, in order: the names of its `XC-RUN-*` markers.
+    pub fn run_order(&self) -> Vec<String> {
+        let guard = self.require_entry_table.then(|| GUARD.to_owned());
+        guard.into_iter().chain(self.programs.iter().map(|p| p.name.clone())).collect()
+    }
+}
+
 /// Write the initramfs for `spec` to `out`.
 ///
 /// The archive is written to a temporary file next to `out` and renamed into
@@ -80,12 +88,12 @@ fn write_archive<W: Write>(out: W, spec: &InitramfsSpec, busybox: &[u8]) -> io::
     }
     let mut made: HashSet<String> = DIRS.iter().map(|d| d.to_string()).collect();
     for file in &spec.files {
-        // parents first, each once
-        let mut parent = String::new();
-        for part in file.path.split('/').collect::<Vec<_>>().split_last().map(|(_, dirs)| dirs).unwrap_or(&[]) {
-            parent = if parent.is_empty() { part.to_string() } else { format!("{parent}/{part}") };
-            if made.insert(parent.clone()) {
-                cpio.append(&Entry::dir(&parent))?;
+        // each parent directory once, outermost first
+        let parents: Vec<&Path> = Path::new(&file.path).ancestors().skip(1).filter(|p| !p.as_os_str().is_empty()).collect();
+        for dir in parents.into_iter().rev() {
+            let dir = dir.to_string_lossy().into_owned();
+            if made.insert(dir.clone()) {
+                cpio.append(&Entry::dir(&dir))?;
             }
         }
         cpio.append(&Entry::file(&file.path, file.mode, &file.bytes))?;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 pub use busybox::{find_busybox, BUSYBOX_APPLETS, BUSYBOX_PACKAGE};
 pub use initramfs::{init_script, write_initramfs, InitramfsSpec};
-pub use translate::{translate, ExtraFile, TranslateError, Translated, TranslatedFile, DYNAMIC_CHECK, GUARD, GUEST_LIBC_DIR};
+pub use translate::{translate, ExtraFile, TranslateError, Translated, TranslatedFile, GUARD, GUEST_LIBC_DIR};
 
 /// A guest program compiled into this binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -99,18 +99,16 @@ pub fn run(ctx: &Context, req: &BootRequest) -> anyhow::Result<BootReport> {
     let initrd = out_dir.join("initramfs.cpio");
     let busybox = guest::find_busybox()?;
     let mut spec = InitramfsSpec { programs: payloads(&req.programs)?, busybox, files: vec![], require_entry_table: false };
-    // What /init will run, in order: the judge expects each to exit 0.
-    let mut expected = req.programs.clone();
     let mut translated = Vec::new();
     if req.translate {
         ctx.ui.status("rewriting the guest programs and libc.so.6 for the entry table (abom)");
         let t = guest::translate(&spec.programs)?;
         spec = InitramfsSpec { programs: t.programs, files: t.files, require_entry_table: true, ..spec };
         translated = t.report;
-        expected.insert(0, guest::GUARD.to_string());
-        expected.push(guest::DYNAMIC_CHECK.to_string());
     }
     guest::write_initramfs(&spec, &initrd)?;
+    // What /init runs, in order: the judge expects each to exit 0.
+    let expected = spec.run_order();
 
     let console_log = out_dir.join("console.log");
     let cfg = QemuConfig {
@@ -135,6 +133,13 @@ pub fn run(ctx: &Context, req: &BootRequest) -> anyhow::Result<BootReport> {
     let text = std::fs::read_to_string(&console_log).unwrap_or_default();
     let console = qemu::parse_console(&text);
     let mut failures = judge(&console, &expected, &manifest.kernel_version, manifest.mode, outcome.timed_out);
+    if req.cpus > 1 && console.booted && console.cpus_up != Some(req.cpus) {
+        failures.push(format!(
+            "asked for {} CPUs, the kernel brought up {}: build it with SMP and ACPI (`--profile smp`)",
+            req.cpus,
+            console.cpus_up.unwrap_or(1)
+        ));
+    }
     if !console.booted && !outcome.stderr.trim().is_empty() {
         failures.push(format!("qemu said: {}", outcome.stderr.trim()));
     }

@@ -13,6 +13,8 @@ const RUN_BEGIN: &str = "XC-RUN-BEGIN ";
 const RUN_END: &str = "XC-RUN-END ";
 const PROBE: &str = "XC-PROBE ";
 const VERSION: &str = "Linux version ";
+/// `smp: Brought up 1 node, 2 CPUs` (only SMP kernels print it).
+const SMP_UP: &str = "smp: Brought up ";
 
 /// Everything the host learned from one boot.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -26,6 +28,9 @@ pub struct ConsoleReport {
     pub problems: Vec<Problem>,
     /// The kernel's `Linux version ...` banner, without the timestamp.
     pub kernel_version_line: Option<String>,
+    /// CPUs an SMP kernel brought up; `None` when it did not say (not SMP).
+    #[serde(default)]
+    pub cpus_up: Option<u32>,
 }
 
 impl ConsoleReport {
@@ -145,6 +150,11 @@ impl Parser {
                 self.report.kernel_version_line = Some(line[at..].to_owned());
             }
         }
+        if let Some(rest) = after(line, SMP_UP) {
+            // "1 node, 2 CPUs": the number before "CPU"
+            let words: Vec<&str> = rest.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+            self.report.cpus_up = words.windows(2).find(|w| w[1].starts_with("CPU")).and_then(|w| w[0].parse().ok());
+        }
         if let Some(kind) = classify_problem(line) {
             self.report.problems.push(Problem { kind, line: line.trim().to_owned() });
         }
@@ -243,6 +253,14 @@ fn parse_probe(rest: &str) -> Option<ProbeResult> {
 #[cfg(test)]
 mod process_fault_tests {
     use super::*;
+
+    #[test]
+    fn cpus_brought_up_are_read_from_the_smp_line() {
+        let r = parse_console("[    0.41] smp: Brought up 1 node, 2 CPUs\n");
+        assert_eq!(r.cpus_up, Some(2));
+        assert_eq!(parse_console("[ 0.1] smp: Brought up 1 node, 1 CPU\n").cpus_up, Some(1));
+        assert_eq!(parse_console("Linux version 6.1\n").cpus_up, None);
+    }
 
     #[test]
     fn a_process_fault_is_not_a_kernel_fault_but_a_kernel_gp_is() {

@@ -6,6 +6,7 @@
 //! published atomically, so a stage that fails leaves nothing behind.
 
 pub mod cli;
+pub mod container;
 pub mod guest;
 pub mod host;
 pub mod kconfig;

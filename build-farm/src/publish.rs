@@ -41,13 +41,32 @@ pub struct Staging {
 impl Staging {
     /// Create a staging directory beside `dest` (which must not exist yet).
     pub fn new(dest: &Path) -> Result<Self, PublishError> {
+        Self::for_entry(dest)
+    }
+
+    /// A staging directory beside `dest`, named after it
+    /// (`.staging-<name>#XXXXXX`) so that whoever holds `dest`'s lock can
+    /// recognise what a dead process left for the same key.
+    pub fn for_entry(dest: &Path) -> Result<Self, PublishError> {
         let parent = dest.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(parent).map_err(io("create directory", parent))?;
         let dir = tempfile::Builder::new()
-            .prefix(".staging-")
+            .prefix(&Self::prefix_for(dest))
             .tempdir_in(parent)
             .map_err(io("create staging directory in", parent))?;
         Ok(Self { dir: Some(dir), dest: dest.to_path_buf() })
+    }
+
+    /// The file-name prefix of `dest`'s staging directories. `#` never
+    /// occurs in entry names, so one key's prefix is never another's.
+    pub fn prefix_for(dest: &Path) -> String {
+        format!(".staging-{}#", dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+    }
+
+    /// Leave the staging directory behind as a dead process would (tests).
+    #[cfg(test)]
+    pub(crate) fn keep_for_test(mut self) -> PathBuf {
+        self.dir.take().expect("staging present").keep()
     }
 
     /// Where to write the artifact's files.

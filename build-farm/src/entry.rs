@@ -148,6 +148,30 @@ impl Entry {
         Ok(lock)
     }
 
+    /// Take the lock only if nobody holds it (then clean up as [`lock`](Self::lock)
+    /// does); None while another process works on this key.
+    pub fn try_lock(&self) -> Result<Option<EntryLock>, EntryError> {
+        let path = self.layout.lock_file(self.stage, &self.name);
+        let parent = path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(parent).map_err(io_err("create directory", parent))?;
+        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(io_err("open lock file", &path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Ok(None),
+            Err(TryLockError::Error(e)) => return Err(EntryError::Io { op: "lock", path, source: e }),
+        }
+        let lock = EntryLock { _file: file, path };
+        self.remove_stale_staging()?;
+        Ok(Some(lock))
+    }
+
+    /// The entry name a staging directory of `stage` was made for, if it is one.
+    pub fn for_staging_dir(layout: &Layout, stage: Stage, staging: &Path) -> Option<Entry> {
+        let file = staging.file_name()?.to_string_lossy().into_owned();
+        let name = file.strip_prefix(".staging-")?.rsplit_once('#')?.0.to_string();
+        Some(Entry::new(layout, stage, name))
+    }
+
     /// A staging directory that becomes this entry when published. Taking
     /// the lock first is what makes stale-staging cleanup safe.
     pub fn staging(&self, _lock: &EntryLock) -> Result<Staging, EntryError> {

@@ -77,6 +77,17 @@ fn apt_install(pkgs: &[&str]) -> Result<(), String> {
     }
 }
 
+/// Check, without installing anything, that Debian packages are there: what
+/// stages call. Installing is the CLI's explicit preparation step
+/// ([`ensure_packages`]), run before the stages.
+pub fn require_packages(pkgs: &[&str], purpose: &str) -> Result<(), HostError> {
+    let missing: Vec<&str> = pkgs.iter().copied().filter(|p| !is_installed(p)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(HostError::MissingPackages { purpose: purpose.into(), packages: missing.join(" "), detail: String::new() })
+}
+
 /// Make sure Debian packages are installed, installing them if we can.
 /// `say` receives a line when something is being installed.
 pub fn ensure_packages(pkgs: &[&str], purpose: &str, say: &dyn Fn(&str)) -> Result<(), HostError> {

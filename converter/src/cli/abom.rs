@@ -1,7 +1,7 @@
 //! `xc-convert abom`
 
 use crate::abom;
-use crate::pipeline::Context;
+use super::Session;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
@@ -59,7 +59,7 @@ fn human(report: &abom::Report) -> String {
 }
 
 /// Run `abom`.
-pub fn exec(ctx: &Context, args: &Args) -> anyhow::Result<()> {
+pub fn exec(ctx: &Session, args: &Args) -> anyhow::Result<()> {
     match &args.action {
         Action::Scan { input } => {
             let bytes = std::fs::read(input).map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;

@@ -1,13 +1,13 @@
 //! `xc-convert bench`
 
-use super::config::ProfileArgs;
+use super::args::{ProfileArgs, VmArgs};
 use super::source_args::SourceArgs;
+use crate::pipeline::image::ImageSpec;
 use crate::pipeline::bench::{self, matrix, BenchReport, BenchRequest, ColumnRun, COLUMNS};
 use crate::pipeline::build::Mode;
-use crate::pipeline::Context;
+use super::Session;
 use crate::qemu::Accel;
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// Measure what the conversion buys: ns per system call, stock vs libos.
 ///
@@ -57,15 +57,8 @@ pub struct Args {
     /// The default makes each of the 3 timed batches of a row ~0.1 s under TCG.
     #[arg(long, value_name = "N", default_value_t = 400_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub iterations: u64,
-    /// Accelerator for every boot: tcg works everywhere; kvm needs a KVM that runs ordinary guests.
-    #[arg(long, value_enum, default_value_t = Accel::Tcg)]
-    pub accel: Accel,
-    /// Kill a VM and fail after this many seconds.
-    #[arg(long, value_name = "S", default_value_t = 300)]
-    pub timeout: u64,
-    /// Guest memory in MiB.
-    #[arg(long, default_value_t = 256)]
-    pub memory: u32,
+    #[command(flatten)]
+    pub vm: VmArgs,
     /// TSC frequency the guests are told (`tsc_early_khz=`), so none depends
     /// on calibrating against the emulated PIT, which fails on a busy host
     /// and leaves a jiffies clock [default under TCG: the host's TSC,
@@ -78,14 +71,15 @@ pub struct Args {
 }
 
 /// Run `bench`.
-pub fn exec(ctx: &Context, args: &Args) -> anyhow::Result<()> {
+pub fn exec(ctx: &Session, args: &Args) -> anyhow::Result<()> {
     let (stock, libos) = match (&args.stock, &args.libos) {
         (Some(s), Some(l)) => (s.clone(), l.clone()),
         _ => {
             let mut dirs = Vec::new();
             for mode in [Mode::Stock, Mode::Libos] {
-                let image = super::build::build_image(ctx, &args.source, &args.profile, mode, args.jobs, false)?;
-                ctx.ui.status(&format!(
+                let spec = ImageSpec { source: args.source.spec(), profile: args.profile.profile_ref(), mode };
+                let image = super::build::image_for(ctx, &spec, &super::build::options(args.jobs))?;
+                ctx.status(format!(
                     "{mode} image{}: {}",
                     if image.cache_hit { " (cached)" } else { " built" },
                     image.dir.display()
@@ -95,12 +89,13 @@ pub fn exec(ctx: &Context, args: &Args) -> anyhow::Result<()> {
             (dirs.remove(0), dirs.remove(0))
         }
     };
-    let tsc_khz = match (args.tsc_khz, args.accel) {
+    super::prepare_host(ctx, crate::host::BOOT_PACKAGES, "booting images")?;
+    let tsc_khz = match (args.tsc_khz, args.vm.accel) {
         (Some(0), _) | (None, Accel::Kvm) => None,
         (Some(k), _) => Some(k),
         (None, Accel::Tcg) => {
             let k = bench::tsc::host_tsc_khz()?;
-            ctx.ui.status(&format!("host TSC {k} kHz: every guest boots with tsc_early_khz={k}"));
+            ctx.status(format!("host TSC {k} kHz: every guest boots with tsc_early_khz={k}"));
             Some(k)
         }
     };
@@ -108,15 +103,16 @@ pub fn exec(ctx: &Context, args: &Args) -> anyhow::Result<()> {
         stock,
         libos,
         iterations: args.iterations,
-        accel: args.accel,
-        timeout: Duration::from_secs(args.timeout),
-        memory_mb: args.memory,
+        accel: args.vm.accel,
+        timeout: args.vm.timeout(),
+        memory_mb: args.vm.memory,
+        cpus: args.vm.cpus,
         tsc_khz,
     };
     let report = bench::run(ctx, &req)?;
     let warnings = bench::warnings(&report);
     for w in &warnings {
-        ctx.ui.status(&format!("warning: {w}"));
+        ctx.status(format!("warning: {w}"));
     }
     super::emit(&ctx.ui, &report.to_json(&warnings), &human(&report));
     Ok(())

@@ -1,10 +1,10 @@
 //! `xc-convert boot`
 
 use crate::pipeline::boot::BootRequest;
-use crate::pipeline::{self, Context};
-use crate::qemu::Accel;
+use super::Session;
+use crate::pipeline;
+use super::args::VmArgs;
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// Boot an image directory in QEMU and check what the guest reports.
 ///
@@ -25,19 +25,8 @@ pub struct Args {
     /// translation) instead of --init.
     #[arg(long)]
     pub suite: bool,
-    /// Accelerator: tcg works everywhere; kvm needs a KVM that runs ordinary guests.
-    #[arg(long, value_enum, default_value_t = Accel::Tcg)]
-    pub accel: Accel,
-    /// Kill the VM and fail after this many seconds.
-    #[arg(long, value_name = "S", default_value_t = 180)]
-    pub timeout: u64,
-    /// Guest memory in MiB.
-    #[arg(long, default_value_t = 256)]
-    pub memory: u32,
-    /// Virtual CPUs. More than one needs a kernel built with SMP and ACPI
-    /// (the `smp` profile); the boot fails if the kernel brings up fewer.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub cpus: u32,
+    #[command(flatten)]
+    pub vm: VmArgs,
     /// Extra kernel command-line words (repeatable), e.g. --append loglevel=8.
     #[arg(long, value_name = "WORD")]
     pub append: Vec<String>,
@@ -55,7 +44,7 @@ pub struct Args {
 }
 
 /// Run `boot`.
-pub fn exec(ctx: &Context, args: &Args) -> anyhow::Result<()> {
+pub fn exec(ctx: &Session, args: &Args) -> anyhow::Result<()> {
     let req = BootRequest {
         image_dir: args.image_dir.clone(),
         programs: if args.suite {
@@ -63,14 +52,15 @@ pub fn exec(ctx: &Context, args: &Args) -> anyhow::Result<()> {
         } else {
             args.programs.clone()
         },
-        accel: args.accel,
-        timeout: Duration::from_secs(args.timeout),
-        memory_mb: args.memory,
-        cpus: args.cpus,
+        accel: args.vm.accel,
+        timeout: args.vm.timeout(),
+        memory_mb: args.vm.memory,
+        cpus: args.vm.cpus,
         cmdline_extra: args.append.clone(),
         out: args.out.clone(),
         translate: args.translate,
     };
+    super::prepare_host(ctx, crate::host::BOOT_PACKAGES, "booting images")?;
     let r = pipeline::boot::run(ctx, &req)?;
     let mut human = String::new();
     for p in &r.console.probes {

@@ -1,9 +1,9 @@
 //! `xc-convert build`
 
-use super::config::ProfileArgs;
-use super::source_args::{shell_quote, SourceArgs};
-use crate::pipeline::build::{BuildRequest, BuiltImage, Mode};
-use crate::pipeline::{self, Context};
+use super::args::{reproduce_line, ImageArgs};
+use super::Session;
+use crate::pipeline::build::BuiltImage;
+use crate::pipeline::image::{self, BuildOptions, ImageSpec};
 
 /// Build a bootable kernel image for a profile.
 ///
@@ -11,55 +11,47 @@ use crate::pipeline::{self, Context};
 /// kernel build out of tree (with ccache when installed). The image
 /// directory (bzImage, vmlinux, System.map, config, build.log,
 /// manifest.json) is published atomically under a name that is the hash of
-/// every input; building the same inputs again is a cache hit. The last line
-/// of plain output is that directory, ready for `xc-convert boot`.
+/// every input; building the same inputs again is a cache hit (after a size
+/// check of every file against the manifest; a damaged entry is rebuilt).
+/// Two builds of one image at once compile it once: the second waits. The
+/// last line of plain output is that directory, ready for `xc-convert boot`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    pub source: SourceArgs,
-    #[command(flatten)]
-    pub profile: ProfileArgs,
-    /// Which kernel to build.
-    #[arg(long, value_enum, default_value_t = Mode::Stock)]
-    pub mode: Mode,
+    pub image: ImageArgs,
     /// Parallel compile jobs [default: number of CPUs].
     #[arg(short, long)]
     pub jobs: Option<usize>,
     /// Keep the object directory after a successful build (for debugging).
     #[arg(long)]
     pub keep_objdir: bool,
+    /// Check a cached image's files by sha256 against its manifest, not only by size.
+    #[arg(long)]
+    pub verify: bool,
 }
 
-/// The canonical command that reproduces a build: machine-local flags
-/// (-j, --cache, --json, --keep-objdir) are left out.
-fn reproduce(source: &SourceArgs, profile: &ProfileArgs, mode: Mode) -> String {
-    let mut s = format!("xc-convert build {} --profile {}", source.to_command_line(), shell_quote(&profile.profile));
-    if let Some(d) = &profile.profiles_dir {
-        s.push_str(&format!(" --profiles-dir {}", shell_quote(&d.display().to_string())));
+/// The image for `spec` through the pipeline, with `build`'s reproducer:
+/// what `build` does, shared with `bench` and every command that needs an image.
+pub(crate) fn image_for(s: &Session, spec: &ImageSpec, options: &BuildOptions) -> anyhow::Result<BuiltImage> {
+    super::prepare_host_for_image(s, spec)?;
+    Ok(image::ensure(s, spec, options, &reproduce_line("build", spec))?)
+}
+
+/// Build options from `-j`.
+pub(crate) fn options(jobs: Option<usize>) -> BuildOptions {
+    let mut o = BuildOptions::default();
+    if let Some(j) = jobs {
+        o.jobs = j.max(1);
     }
-    s.push_str(&format!(" --mode {mode}"));
-    s
-}
-
-/// Configure and build (or find in the cache) one image: what `build` does,
-/// shared with `bench`, which needs a stock and a libos image.
-pub(crate) fn build_image(
-    ctx: &Context,
-    source: &SourceArgs,
-    profile: &ProfileArgs,
-    mode: Mode,
-    jobs: Option<usize>,
-    keep_objdir: bool,
-) -> anyhow::Result<BuiltImage> {
-    let (configured, patched) = super::config::configure(ctx, source, profile, mode)?;
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    let req = BuildRequest { configured, mode, jobs, reproduce: reproduce(source, profile, mode), keep_objdir, patched };
-    pipeline::build::run(ctx, &req)
+    o
 }
 
 /// Run `build`.
-pub fn exec(ctx: &Context, args: &Args) -> anyhow::Result<()> {
-    let image = build_image(ctx, &args.source, &args.profile, args.mode, args.jobs, args.keep_objdir)?;
+pub fn exec(s: &Session, args: &Args) -> anyhow::Result<()> {
+    let mut opts = options(args.jobs);
+    opts.keep_objdir = args.keep_objdir;
+    opts.verify_hashes = args.verify;
+    let image = image_for(s, &args.image.spec(), &opts)?;
     let m = &image.manifest;
     let human = format!(
         "Linux {} profile {} ({}) bzImage {} KiB{}\n{}",
@@ -71,6 +63,6 @@ pub fn exec(ctx: &Context, args: &Args) -> anyhow::Result<()> {
         image.dir.display()
     );
     let value = serde_json::json!({"output_dir": image.dir, "cache_hit": image.cache_hit, "manifest": m});
-    super::emit(&ctx.ui, &value, &human);
+    super::emit(&s.ui, &value, &human);
     Ok(())
 }

@@ -7,18 +7,27 @@
 //! is missing something or an I/O error happened.
 
 mod abom;
+pub mod args;
 mod bench;
 mod boot;
 mod build;
+mod cache;
 mod config;
+mod exit_codes;
 mod patch;
 mod pull;
+mod reporter;
 mod source_args;
 
+use crate::pipeline::image::ImageSpec;
 use crate::pipeline::Context;
+use crate::source::SourceSpec;
 use crate::ui::Ui;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use exit_codes::exit_code;
 
 const ABOUT: &str = "Turn a stock Linux kernel tree into a library-OS kernel for one container";
 
@@ -37,6 +46,7 @@ that is the hash of its inputs:
   boot    boot an image in QEMU with an initramfs and check what the guest says
   abom    rewrite syscall sites of ELF files into calls through the entry table
   bench   boot stock and libos images of one kernel, print ns per system call
+  cache   show what the cache holds and free space (stale staging, old boots)
 
 From nothing to a booted kernel:
 
@@ -78,62 +88,49 @@ pub enum Command {
     Boot(boot::Args),
     Abom(abom::Args),
     Bench(bench::Args),
+    Cache(cache::Args),
 }
 
-/// Exit code classes (see the module doc).
-pub mod exit {
-    /// A boot check failed.
-    pub const CHECK_FAILED: i32 = 1;
-    /// The request is wrong.
-    pub const USAGE: i32 = 2;
-    /// A stage failed.
-    pub const STAGE: i32 = 3;
-    /// Host or I/O problem.
-    pub const HOST: i32 = 4;
+/// One run of the CLI: the pipeline's context plus how to talk to the user.
+/// Derefs to the [`Context`], so a command hands it straight to a stage.
+pub struct Session {
+    /// What the stages see.
+    pub ctx: Context,
+    /// Output preferences (only the CLI prints).
+    pub ui: Ui,
 }
+
+impl std::ops::Deref for Session {
+    type Target = Context;
+    fn deref(&self) -> &Context {
+        &self.ctx
+    }
+}
+
+/// Install what a set of stages needs before running them: the one place
+/// where xc-convert changes the host (apt-get as root, saying so).
+pub(crate) fn prepare_host(s: &Session, packages: &[&str], purpose: &str) -> anyhow::Result<()> {
+    crate::host::ensure_packages(packages, purpose, &|m| s.status(m))?;
+    Ok(())
+}
+
+/// Host preparation for getting `spec`'s image: the kernel build toolchain.
+/// (Debian's linux-source package is fetched by `pull` itself: it is the
+/// input, not a tool.)
+pub(crate) fn prepare_host_for_image(s: &Session, spec: &ImageSpec) -> anyhow::Result<()> {
+    let mut packages = crate::host::KERNEL_BUILD_PACKAGES.to_vec();
+    if matches!(spec.source, SourceSpec::Git { .. }) {
+        packages.push("git");
+    }
+    prepare_host(s, &packages, "kernel build")
+}
+
+pub use exit_codes::exit;
 
 /// A boot that ran but did not pass: exit code 1, report already printed.
 #[derive(Debug, thiserror::Error)]
 #[error("boot checks failed")]
 pub struct ChecksFailed;
-
-fn exit_code(err: &anyhow::Error) -> i32 {
-    use crate::pipeline::configure::ConfigError;
-    for cause in err.chain() {
-        if cause.is::<ChecksFailed>() {
-            return exit::CHECK_FAILED;
-        }
-        if cause.is::<crate::profile::ProfileError>() || cause.is::<crate::source::SourceError>() || cause.is::<crate::abom::AbomError>() {
-            return exit::USAGE;
-        }
-        if let Some(c) = cause.downcast_ref::<ConfigError>() {
-            return match c {
-                ConfigError::OptionsLost { .. } => exit::STAGE,
-                _ => exit::USAGE,
-            };
-        }
-        if let Some(p) = cause.downcast_ref::<crate::patch::PatchError>() {
-            return match p {
-                crate::patch::PatchError::NotApplicable { .. } => exit::STAGE,
-                _ => exit::USAGE,
-            };
-        }
-        if cause.is::<crate::pipeline::make::MakeError>() {
-            return exit::STAGE;
-        }
-        if cause.is::<crate::kconfig::KconfigError>() {
-            return exit::STAGE;
-        }
-        if let Some(b) = cause.downcast_ref::<crate::pipeline::bench::BenchError>() {
-            use crate::pipeline::bench::BenchError;
-            return match b {
-                BenchError::WrongMode { .. } | BenchError::Mismatch { .. } => exit::USAGE,
-                BenchError::BootFailed { .. } | BenchError::CoarseClock { .. } | BenchError::Output { .. } => exit::STAGE,
-            };
-        }
-    }
-    exit::HOST
-}
 
 /// Print a result: JSON on stdout with `--json`, else the human text.
 pub(crate) fn emit<T: serde::Serialize>(ui: &Ui, value: &T, human: &str) {
@@ -148,16 +145,20 @@ pub(crate) fn emit<T: serde::Serialize>(ui: &Ui, value: &T, human: &str) {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let ui = Ui { json: cli.json, verbose: cli.verbose };
-    let ctx = Context { cache: cli.cache.clone().unwrap_or_else(Context::default_cache), ui: ui.clone() };
+    let reporter = Arc::new(reporter::Terminal::new(ui.clone()));
+    let ctx = Context::new(cli.cache.clone().unwrap_or_else(Context::default_cache), reporter);
+    let session = Session { ctx, ui: ui.clone() };
+    let ctx = &session;
     let result = match &cli.command {
-        Command::Pull(a) => pull::exec(&ctx, a),
-        Command::Analyze(a) => patch::exec_analyze(&ctx, a),
-        Command::Patch(a) => patch::exec_patch(&ctx, a),
-        Command::Config(a) => config::exec(&ctx, a),
-        Command::Build(a) => build::exec(&ctx, a),
-        Command::Boot(a) => boot::exec(&ctx, a),
-        Command::Abom(a) => abom::exec(&ctx, a),
-        Command::Bench(a) => bench::exec(&ctx, a),
+        Command::Pull(a) => pull::exec(ctx, a),
+        Command::Analyze(a) => patch::exec_analyze(ctx, a),
+        Command::Patch(a) => patch::exec_patch(ctx, a),
+        Command::Config(a) => config::exec(ctx, a),
+        Command::Build(a) => build::exec(ctx, a),
+        Command::Boot(a) => boot::exec(ctx, a),
+        Command::Abom(a) => abom::exec(ctx, a),
+        Command::Bench(a) => bench::exec(ctx, a),
+        Command::Cache(a) => cache::exec(ctx, a),
     };
     match result {
         Ok(()) => 0,

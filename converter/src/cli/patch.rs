@@ -2,7 +2,8 @@
 
 use super::source_args::SourceArgs;
 use crate::patch::PatchSet;
-use crate::pipeline::{self, Context};
+use super::Session;
+use crate::pipeline;
 use std::path::PathBuf;
 
 /// Which patch set: built in, or a directory of TOML files.
@@ -59,7 +60,7 @@ pub struct PatchArgs {
 }
 
 /// Run `analyze`.
-pub fn exec_analyze(ctx: &Context, args: &AnalyzeArgs) -> anyhow::Result<()> {
+pub fn exec_analyze(ctx: &Session, args: &AnalyzeArgs) -> anyhow::Result<()> {
     let set = args.set.load()?;
     let (tree, _) = pipeline::pull::run(ctx, &args.source.spec())?;
     let plan = pipeline::patch::plan(&tree, &set)?;
@@ -91,7 +92,7 @@ pub fn exec_analyze(ctx: &Context, args: &AnalyzeArgs) -> anyhow::Result<()> {
 }
 
 /// Run `patch`.
-pub fn exec_patch(ctx: &Context, args: &PatchArgs) -> anyhow::Result<()> {
+pub fn exec_patch(ctx: &Session, args: &PatchArgs) -> anyhow::Result<()> {
     let set = args.set.load()?;
     let (tree, _) = pipeline::pull::run(ctx, &args.source.spec())?;
     let patched = pipeline::patch::run(ctx, &tree, &set)?;

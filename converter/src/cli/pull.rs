@@ -1,7 +1,8 @@
 //! `xc-convert pull`
 
 use super::source_args::SourceArgs;
-use crate::pipeline::{self, Context};
+use super::Session;
+use crate::pipeline;
 
 /// Get a kernel tree into the cache.
 ///
@@ -15,7 +16,7 @@ pub struct Args {
 }
 
 /// Run `pull`.
-pub fn exec(ctx: &Context, args: &Args) -> anyhow::Result<()> {
+pub fn exec(ctx: &Session, args: &Args) -> anyhow::Result<()> {
     let (tree, hit) = pipeline::pull::run(ctx, &args.source.spec())?;
     let value = serde_json::json!({"tree": tree, "cache_hit": hit});
     let human = format!(

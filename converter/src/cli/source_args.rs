@@ -44,18 +44,22 @@ impl SourceArgs {
         }
         SourceSpec::Debian { series: self.kernel.clone().unwrap_or_else(|| DEFAULT_KERNEL.to_string()) }
     }
+}
 
-    /// These flags as they would be typed again (for reproducers).
-    pub fn to_command_line(&self) -> String {
-        let q = |p: &PathBuf| shell_quote(&p.display().to_string());
-        match self.spec() {
-            SourceSpec::Debian { series } => format!("--kernel {series}"),
-            SourceSpec::Tarball { path, sha256 } => {
-                format!("--tarball {}{}", q(&path), sha256.map(|s| format!(" --sha256 {s}")).unwrap_or_default())
+/// The flags that name `spec`, as they would be typed again (for reproducers).
+pub fn source_flags(spec: &SourceSpec) -> Vec<String> {
+    let p = |p: &PathBuf| p.display().to_string();
+    match spec {
+        SourceSpec::Debian { series } => vec!["--kernel".into(), series.clone()],
+        SourceSpec::Tarball { path, sha256 } => {
+            let mut v = vec!["--tarball".into(), p(path)];
+            if let Some(s) = sha256 {
+                v.extend(["--sha256".into(), s.clone()]);
             }
-            SourceSpec::Dir(d) => format!("--dir {}", q(&d)),
-            SourceSpec::Git { repo, rev } => format!("--git {} --ref {}", q(&repo), shell_quote(&rev)),
+            v
         }
+        SourceSpec::Dir(d) => vec!["--dir".into(), p(d)],
+        SourceSpec::Git { repo, rev } => vec!["--git".into(), p(repo), "--ref".into(), rev.clone()],
     }
 }
 

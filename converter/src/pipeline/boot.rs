@@ -5,13 +5,154 @@
 //! `-no-reboot` and the kernel with `panic=-1`, so the VM always stops by
 //! itself (a timeout is the last resort and is itself a failure).
 
-use super::build::{load_manifest, Mode};
-use super::Context;
-use crate::guest::{self, GuestPayload, InitramfsSpec};
-use crate::qemu::{self, Accel, ConsoleReport, QemuConfig};
+use super::build::{load_verified, BuildError, Mode};
+use super::{Context, Event};
+use crate::guest::{self, GuestError, GuestPayload, InitramfsSpec, TranslateError};
+use crate::host::HostError;
+use crate::qemu::{self, Accel, ConsoleReport, ProblemKind, QemuConfig, QemuError};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// Errors that stop a boot from happening (a boot that ran and failed is a
+/// [`BootReport`] with [`BootFailure`]s instead).
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    /// The image directory is missing, not an image, or damaged.
+    #[error(transparent)]
+    Image(#[from] BuildError),
+    /// A `--init` program is unknown, unreadable or not static.
+    #[error("--init {name}: {source}")]
+    Program {
+        /// The program as given.
+        name: String,
+        /// Why.
+        #[source]
+        source: GuestError,
+    },
+    /// The initramfs could not be written.
+    #[error(transparent)]
+    Guest(#[from] GuestError),
+    /// `--translate` could not rewrite a program.
+    #[error(transparent)]
+    Translate(#[from] TranslateError),
+    /// QEMU is missing or could not run.
+    #[error(transparent)]
+    Qemu(#[from] QemuError),
+    /// The host lacks QEMU or busybox.
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// The boot record could not be written.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<build_farm::PublishError> for BootError {
+    fn from(e: build_farm::PublishError) -> Self {
+        match e {
+            build_farm::PublishError::Io { op, path, source } => BootError::Io { op, path, source },
+        }
+    }
+}
+
+/// Why a boot that ran did not pass: what `report.json` and a matrix cell
+/// record, one entry per reason.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BootFailure {
+    /// The VM did not stop by itself and was killed.
+    TimedOut {
+        /// The limit.
+        seconds: u64,
+    },
+    /// The guest never reached /init.
+    NeverBooted {
+        /// What QEMU said on stderr, if anything.
+        qemu_stderr: String,
+    },
+    /// /init started but did not finish.
+    Unfinished,
+    /// The kernel reported a panic, oops, BUG, warning...
+    KernelFault {
+        /// What kind.
+        fault: ProblemKind,
+        /// The console line.
+        line: String,
+    },
+    /// A guest check printed FAIL.
+    CheckFailed {
+        /// The program.
+        program: String,
+        /// The check's line.
+        detail: String,
+    },
+    /// A program never ran or exited non-zero.
+    ProgramFailed {
+        /// The program.
+        program: String,
+        /// Its exit status, None when it never ran.
+        status: Option<i32>,
+    },
+    /// The probe saw processes at another CPL than the mode promises.
+    CplMismatch {
+        /// The mode's CPL.
+        expected: u8,
+        /// What the probe saw.
+        got: u8,
+        /// The image's mode.
+        mode: Mode,
+    },
+    /// The probe ran on another kernel than the image's (or printed nothing).
+    WrongKernel {
+        /// What the guest said (empty: no probe line).
+        guest: String,
+        /// The image's version.
+        image: String,
+    },
+    /// Fewer CPUs came up than were asked for.
+    CpusMissing {
+        /// Asked for.
+        wanted: u32,
+        /// Brought up.
+        got: u32,
+    },
+}
+
+impl std::fmt::Display for BootFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BootFailure::TimedOut { seconds } => write!(f, "timed out: the VM did not stop by itself within {seconds}s"),
+            BootFailure::NeverBooted { qemu_stderr } if qemu_stderr.is_empty() => {
+                write!(f, "the guest never reached /init (no `XC-BOOT ok` on the console)")
+            }
+            BootFailure::NeverBooted { qemu_stderr } => {
+                write!(f, "the guest never reached /init (no `XC-BOOT ok` on the console); qemu said: {qemu_stderr}")
+            }
+            BootFailure::Unfinished => write!(f, "/init did not finish (no `XC-DONE`)"),
+            BootFailure::KernelFault { fault, line } => write!(f, "kernel reported {fault:?}: {line}"),
+            BootFailure::CheckFailed { program, detail } => write!(f, "{program}: {detail}"),
+            BootFailure::ProgramFailed { program, status: None } => write!(f, "{program}: never ran"),
+            BootFailure::ProgramFailed { program, status: Some(s) } => write!(f, "{program}: exit status {s}"),
+            BootFailure::CplMismatch { expected, got, mode } => {
+                write!(f, "probe: processes run at CPL {got} on a {mode} kernel, expected {expected}")
+            }
+            BootFailure::WrongKernel { guest, image } if guest.is_empty() => write!(f, "probe: no XC-PROBE line (image {image})"),
+            BootFailure::WrongKernel { guest, image } => write!(f, "probe: guest runs {guest} but the image is {image}"),
+            BootFailure::CpusMissing { wanted, got } => write!(
+                f,
+                "asked for {wanted} CPUs, the kernel brought up {got}: build it with SMP and ACPI (`--profile smp`)"
+            ),
+        }
+    }
+}
 
 /// What to boot and how.
 #[derive(Debug, Clone)]
@@ -43,7 +184,7 @@ pub struct BootReport {
     /// True when every check passed.
     pub passed: bool,
     /// Why it did not pass (empty when it did).
-    pub failures: Vec<String>,
+    pub failures: Vec<BootFailure>,
     /// The image that was booted.
     pub image_dir: PathBuf,
     /// Kernel version from the manifest.
@@ -68,52 +209,82 @@ pub struct BootReport {
 
 /// Resolve program names/paths to payloads for the initramfs: a built-in
 /// name, else a host file (named after its file name in the guest).
-fn payloads(names: &[String]) -> anyhow::Result<Vec<GuestPayload>> {
+fn payloads(names: &[String]) -> Result<Vec<GuestPayload>, BootError> {
     names
         .iter()
         .map(|n| {
             let path = Path::new(n);
-            if guest::find(n).is_none() && path.is_file() {
+            let payload = if guest::find(n).is_none() && path.is_file() {
                 let name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| n.clone());
-                return Ok(GuestPayload::from_file(&name, path)?);
-            }
-            GuestPayload::builtin(n).map_err(|e| anyhow::anyhow!("--init {n}: {e} (nor is it a file)"))
+                GuestPayload::from_file(&name, path)
+            } else {
+                GuestPayload::builtin(n)
+            };
+            payload.map_err(|source| BootError::Program { name: n.clone(), source })
         })
         .collect()
 }
 
 /// Boot the image and judge the run.
-pub fn run(ctx: &Context, req: &BootRequest) -> anyhow::Result<BootReport> {
-    let manifest = load_manifest(&req.image_dir)?;
+pub fn run(ctx: &Context, req: &BootRequest) -> Result<BootReport, BootError> {
+    // The image must be what its manifest says: a truncated bzImage is a
+    // clear error here, not a guest that "never reached /init".
+    let manifest = load_verified(&req.image_dir, false)?;
     let kernel = req.image_dir.join("bzImage");
-    crate::host::ensure_packages(crate::host::BOOT_PACKAGES, "booting images", &|m| ctx.ui.status(m))?;
+    crate::host::require_packages(crate::host::BOOT_PACKAGES, "booting images")?;
+    // Everything that can be refused is checked before the boot record exists.
+    let busybox = guest::find_busybox()?;
+    let mut spec = InitramfsSpec { programs: payloads(&req.programs)?, busybox, files: vec![], require_entry_table: false };
+    let mut translated = Vec::new();
+    if req.translate {
+        ctx.status("rewriting the guest programs and libc.so.6 for the entry table (abom)");
+        let t = guest::translate(&spec.programs)?;
+        spec = InitramfsSpec { programs: t.programs, files: t.files, require_entry_table: true, ..spec };
+        translated = t.report;
+    }
     let out_dir = match &req.out {
         Some(d) => d.clone(),
         None => {
             let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
             let name = req.image_dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            ctx.cache.join("boots").join(format!("{name}-{stamp}-{}", std::process::id()))
+            ctx.layout.boots_dir().join(format!("{name}-{stamp}-{}", std::process::id()))
         }
     };
-    std::fs::create_dir_all(&out_dir)?;
+    std::fs::create_dir_all(&out_dir).map_err(|source| BootError::Io { op: "create", path: out_dir.clone(), source })?;
+    // The initramfs is rebuilt for every boot from embedded programs: a
+    // boot in the cache keeps only its console log and report, and with
+    // --out the caller's directory keeps the initramfs for inspection.
     let initrd = out_dir.join("initramfs.cpio");
-    let busybox = guest::find_busybox()?;
-    let mut spec = InitramfsSpec { programs: payloads(&req.programs)?, busybox, files: vec![], require_entry_table: false };
-    let mut translated = Vec::new();
-    if req.translate {
-        ctx.ui.status("rewriting the guest programs and libc.so.6 for the entry table (abom)");
-        let t = guest::translate(&spec.programs)?;
-        spec = InitramfsSpec { programs: t.programs, files: t.files, require_entry_table: true, ..spec };
-        translated = t.report;
+    let result = boot_and_judge(ctx, req, &spec, &initrd, &out_dir, &kernel, &manifest, translated);
+    if req.out.is_none() {
+        let _ = std::fs::remove_file(&initrd);
     }
-    guest::write_initramfs(&spec, &initrd)?;
+    if result.is_err() && req.out.is_none() {
+        // A boot that never started leaves no record behind.
+        let _ = std::fs::remove_dir_all(&out_dir);
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn boot_and_judge(
+    ctx: &Context,
+    req: &BootRequest,
+    spec: &InitramfsSpec,
+    initrd: &Path,
+    out_dir: &Path,
+    kernel: &Path,
+    manifest: &super::build::Manifest,
+    translated: Vec<guest::TranslatedFile>,
+) -> Result<BootReport, BootError> {
+    guest::write_initramfs(spec, initrd)?;
     // What /init runs, in order: the judge expects each to exit 0.
     let expected = spec.run_order();
 
     let console_log = out_dir.join("console.log");
     let cfg = QemuConfig {
-        kernel,
-        initrd,
+        kernel: kernel.to_path_buf(),
+        initrd: initrd.to_path_buf(),
         accel: req.accel,
         memory_mb: req.memory_mb,
         cpus: req.cpus,
@@ -123,25 +294,21 @@ pub fn run(ctx: &Context, req: &BootRequest) -> anyhow::Result<BootReport> {
         qemu_binary: PathBuf::from("qemu-system-x86_64"),
     };
     let qemu_command = qemu::command_line(&cfg);
-    ctx.ui.status(&format!("booting Linux {} ({}) under {:?}; console: {}", manifest.kernel_version, manifest.mode, req.accel, console_log.display()));
-    let verbose = ctx.ui.verbose > 0;
-    let outcome = qemu::run(&cfg, &mut |line| {
-        if verbose {
-            eprintln!("  | {line}");
-        }
-    })?;
+    ctx.status(format!("booting Linux {} ({}) under {:?}; console: {}", manifest.kernel_version, manifest.mode, req.accel, console_log.display()));
+    let outcome = qemu::run(&cfg, &mut |line| ctx.emit(Event::Console(line.to_string())))?;
     let text = std::fs::read_to_string(&console_log).unwrap_or_default();
     let console = qemu::parse_console(&text);
-    let mut failures = judge(&console, &expected, &manifest.kernel_version, manifest.mode, outcome.timed_out);
+    let mut failures = judge(&console, &expected, &manifest.kernel_version, manifest.mode, outcome.timed_out.then_some(req.timeout.as_secs()));
     if req.cpus > 1 && console.booted && console.cpus_up != Some(req.cpus) {
-        failures.push(format!(
-            "asked for {} CPUs, the kernel brought up {}: build it with SMP and ACPI (`--profile smp`)",
-            req.cpus,
-            console.cpus_up.unwrap_or(1)
-        ));
+        failures.push(BootFailure::CpusMissing { wanted: req.cpus, got: console.cpus_up.unwrap_or(1) });
     }
-    if !console.booted && !outcome.stderr.trim().is_empty() {
-        failures.push(format!("qemu said: {}", outcome.stderr.trim()));
+    if !console.booted {
+        let stderr = outcome.stderr.trim().to_string();
+        for f in failures.iter_mut() {
+            if let BootFailure::NeverBooted { qemu_stderr } = f {
+                *qemu_stderr = stderr.clone();
+            }
+        }
     }
     let report = BootReport {
         passed: failures.is_empty(),
@@ -149,7 +316,7 @@ pub fn run(ctx: &Context, req: &BootRequest) -> anyhow::Result<BootReport> {
         image_dir: req.image_dir.clone(),
         kernel_version: manifest.kernel_version.clone(),
         mode: manifest.mode,
-        out_dir: out_dir.clone(),
+        out_dir: out_dir.to_path_buf(),
         console_log,
         seconds: outcome.duration.as_secs_f64(),
         timed_out: outcome.timed_out,
@@ -161,47 +328,44 @@ pub fn run(ctx: &Context, req: &BootRequest) -> anyhow::Result<BootReport> {
     Ok(report)
 }
 
-/// Every reason the run is not a pass.
-pub fn judge(console: &ConsoleReport, programs: &[String], kernel_version: &str, mode: Mode, timed_out: bool) -> Vec<String> {
+/// Every reason the run is not a pass. `timed_out` is the limit when the VM had to be killed.
+pub fn judge(console: &ConsoleReport, programs: &[String], kernel_version: &str, mode: Mode, timed_out: Option<u64>) -> Vec<BootFailure> {
     let mut f = Vec::new();
-    if timed_out {
-        f.push("timed out: the VM did not stop by itself".to_string());
+    if let Some(seconds) = timed_out {
+        f.push(BootFailure::TimedOut { seconds });
     }
     if !console.booted {
-        f.push("the guest never reached /init (no `XC-BOOT ok` on the console)".to_string());
+        f.push(BootFailure::NeverBooted { qemu_stderr: String::new() });
     } else if !console.done {
-        f.push("/init did not finish (no `XC-DONE`)".to_string());
+        f.push(BootFailure::Unfinished);
     }
     for p in console.problems.iter().filter(|p| p.kind.is_kernel_fault()) {
-        f.push(format!("kernel reported {:?}: {}", p.kind, p.line));
+        f.push(BootFailure::KernelFault { fault: p.kind, line: p.line.clone() });
     }
     for run in &console.runs {
         for l in run.lines.iter().filter(|l| l.contains("XC-CHECK") && l.contains(" FAIL")) {
-            f.push(format!("{}: {}", run.name, l.trim()));
+            f.push(BootFailure::CheckFailed { program: run.name.clone(), detail: l.trim().to_string() });
         }
     }
     for name in programs {
         let base = Path::new(name).file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         match console.runs.iter().find(|r| r.name == base) {
-            None => f.push(format!("{base}: never ran")),
-            Some(r) if r.rc != Some(0) => f.push(format!("{base}: exit status {:?}", r.rc)),
+            None => f.push(BootFailure::ProgramFailed { program: base, status: None }),
+            Some(r) if r.rc != Some(0) => f.push(BootFailure::ProgramFailed { program: base, status: r.rc }),
             _ => {}
         }
     }
     if programs.iter().any(|p| p == "probe") {
         match console.probes.first() {
-            None => f.push("probe: no XC-PROBE line".to_string()),
+            None => f.push(BootFailure::WrongKernel { guest: String::new(), image: kernel_version.to_string() }),
             Some(p) => {
                 if !kernel_version.starts_with(p.release.split(['-', '+']).next().unwrap_or("")) || p.release.is_empty() {
-                    f.push(format!("probe: guest runs {} but the image is {kernel_version}", p.release));
+                    f.push(BootFailure::WrongKernel { guest: p.release.clone(), image: kernel_version.to_string() });
                 }
                 // The whole point of the conversion: processes at CPL 0.
-                let want = match mode {
-                    Mode::Stock => 3,
-                    Mode::Libos => 0,
-                };
+                let want = mode.process_cpl();
                 if p.cpl != want {
-                    f.push(format!("probe: processes run at CPL {} on a {mode} kernel, expected {want}", p.cpl));
+                    f.push(BootFailure::CplMismatch { expected: want, got: p.cpl, mode });
                 }
             }
         }

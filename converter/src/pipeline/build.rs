@@ -7,23 +7,51 @@
 //! version number by hand.
 
 use super::configure::ConfiguredTree;
-use super::make::Make;
-use super::Context;
-use crate::host::Toolchain;
-use build_farm::{Fingerprint, Staging};
+use super::make::{Make, MakeError};
+use super::{Context, Event};
+use crate::host::{HostError, Toolchain};
+use build_farm::{Entry, EntryError, Fingerprint, Stage, Staging};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Which kernel to build from a tree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+/// Which kernel to build from a tree. A mode carries its own patch set and
+/// profile layer: libos is the tree converted by the `libos` set and
+/// configured with the `libos` layer on top of the profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// The tree as it is.
     Stock,
     /// Converted by the `libos` patch set, with the `libos` profile layer.
     Libos,
+}
+
+impl Mode {
+    /// The patch set that converts the tree, if any.
+    pub fn patch_set(self) -> Option<&'static str> {
+        match self {
+            Mode::Stock => None,
+            Mode::Libos => Some("libos"),
+        }
+    }
+
+    /// The profile layer added on top of the requested profile, if any.
+    pub fn profile_layer(self) -> Option<&'static str> {
+        match self {
+            Mode::Stock => None,
+            Mode::Libos => Some("libos"),
+        }
+    }
+
+    /// The CPL processes run at under a kernel of this mode.
+    pub fn process_cpl(self) -> u8 {
+        match self {
+            Mode::Stock => 3,
+            Mode::Libos => 0,
+        }
+    }
 }
 
 impl std::fmt::Display for Mode {
@@ -33,6 +61,59 @@ impl std::fmt::Display for Mode {
             Mode::Libos => "libos",
         })
     }
+}
+
+/// Errors of the build stage and of reading an image directory.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// `make bzImage` failed.
+    #[error(transparent)]
+    Make(#[from] MakeError),
+    /// The host lacks the toolchain.
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// A path is not an image directory.
+    #[error("{path}: {reason} (is this a directory made by `xc-convert build`?)")]
+    NotAnImage {
+        /// The directory or its manifest.
+        path: PathBuf,
+        /// Why not.
+        reason: String,
+    },
+    /// An artifact does not match the manifest.
+    #[error("image {dir} is damaged: {file} {detail}; `xc-convert build` with the same flags rebuilds a damaged cache entry")]
+    Damaged {
+        /// The image directory.
+        dir: PathBuf,
+        /// The artifact.
+        file: String,
+        /// What differs.
+        detail: String,
+    },
+    /// A file of the build could not be read or written.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The cache entry could not be looked up, locked or published.
+    #[error(transparent)]
+    Cache(#[from] EntryError),
+}
+
+impl From<build_farm::PublishError> for BuildError {
+    fn from(e: build_farm::PublishError) -> Self {
+        Self::Cache(e.into())
+    }
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> BuildError + 'a {
+    move |source| BuildError::Io { op, path: path.to_path_buf(), source }
 }
 
 /// One file of the published image directory.
@@ -107,9 +188,9 @@ pub struct BuiltImage {
 /// Everything the build stage needs.
 #[derive(Debug, Clone)]
 pub struct BuildRequest {
-    /// The verified configuration.
+    /// The verified configuration (of a stock or a converted tree).
     pub configured: ConfiguredTree,
-    /// Stock or libos.
+    /// The mode the configuration was made for.
     pub mode: Mode,
     /// make -j.
     pub jobs: usize,
@@ -117,8 +198,8 @@ pub struct BuildRequest {
     pub reproduce: String,
     /// Keep the object directory after a successful build.
     pub keep_objdir: bool,
-    /// The patch stage's result, in libos mode.
-    pub patched: Option<super::patch::PatchedTree>,
+    /// Hash every artifact of a cached image (not only its size) before trusting it.
+    pub verify_hashes: bool,
 }
 
 /// Files copied from the object directory into the image directory.
@@ -138,112 +219,185 @@ fn make_vars() -> Vec<String> {
     ]
 }
 
-/// The build fingerprint.
+/// The make targets of an image.
+const TARGETS: &[&str] = &["bzImage"];
+
+/// The build fingerprint: every input of the compile, derived from the
+/// values the compile uses (the make variables and targets are the ones
+/// passed to make, not a description of them).
 pub fn fingerprint(req: &BuildRequest, dot_config: &[u8], toolchain: &Toolchain) -> Fingerprint {
-    Fingerprint::new()
+    let patched = req.configured.source.patched();
+    super::fingerprint()
         .with_hash("config", &req.configured.key)
         .with("dot_config", dot_config)
         .with("mode", req.mode.to_string())
-        .with("patches", req.patched.as_ref().map(|p| p.content_hash.as_str()).unwrap_or(""))
+        .with("patches", patched.map(|p| p.content_hash.as_str()).unwrap_or(""))
         .with("toolchain", toolchain.identity())
-        .with_json("recipe", &(make_vars(), "bzImage"))
+        .with_json("make", &(make_vars(), TARGETS))
 }
 
 /// Load the manifest of an image directory.
-pub fn load_manifest(dir: &Path) -> anyhow::Result<Manifest> {
-    let p = dir.join("manifest.json");
-    let text = std::fs::read_to_string(&p).map_err(|e| anyhow::anyhow!("{}: {e} (is this a directory made by `xc-convert build`?)", p.display()))?;
-    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+pub fn load_manifest(dir: &Path) -> Result<Manifest, BuildError> {
+    let p = dir.join(Stage::Builds.record_name());
+    let text = std::fs::read_to_string(&p).map_err(|e| BuildError::NotAnImage { path: p.clone(), reason: e.to_string() })?;
+    serde_json::from_str(&text).map_err(|e| BuildError::NotAnImage { path: p.clone(), reason: format!("not a manifest: {e}") })
+}
+
+/// Load an image directory and check its artifacts against the manifest:
+/// sizes always (cheap), hashes too when `hashes` is set.
+pub fn load_verified(dir: &Path, hashes: bool) -> Result<Manifest, BuildError> {
+    let manifest = load_manifest(dir)?;
+    verify_artifacts(dir, &manifest, hashes)?;
+    Ok(manifest)
+}
+
+/// Check every artifact of `manifest` in `dir`.
+pub fn verify_artifacts(dir: &Path, manifest: &Manifest, hashes: bool) -> Result<(), BuildError> {
+    for a in &manifest.artifacts {
+        let p = dir.join(&a.file);
+        let damaged = |detail: String| BuildError::Damaged { dir: dir.to_path_buf(), file: a.file.clone(), detail };
+        let size = match std::fs::metadata(&p) {
+            Ok(m) => m.len(),
+            Err(e) => return Err(damaged(format!("cannot be read ({e})"))),
+        };
+        if size != a.size {
+            return Err(damaged(format!("is {size} bytes, the manifest says {}", a.size)));
+        }
+        if hashes {
+            let got = describe(&p, &a.file).map_err(|e| damaged(format!("cannot be read ({e})")))?;
+            if got.sha256 != a.sha256 {
+                return Err(damaged(format!("has sha256 {}, the manifest says {}", got.sha256, a.sha256)));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Build (or find) the image.
-pub fn run(ctx: &Context, req: &BuildRequest) -> anyhow::Result<BuiltImage> {
+pub fn run(ctx: &Context, req: &BuildRequest) -> Result<BuiltImage, BuildError> {
     let toolchain = Toolchain::detect()?;
-    let dot_config = std::fs::read(req.configured.dot_config())?;
+    let dot_path = req.configured.dot_config();
+    let dot_config = std::fs::read(&dot_path).map_err(io_err("read", &dot_path))?;
     let fp = fingerprint(req, &dot_config, &toolchain);
     let c = &req.configured;
-    let name = format!("{}-{}-{}-{}", c.tree.version, c.profile.name, req.mode, fp.short_key());
-    let dir = ctx.cache.join("builds").join(&name);
-    if let Ok(manifest) = load_manifest(&dir) {
-        return Ok(BuiltImage { dir, manifest, cache_hit: true });
-    }
-    crate::host::ensure_packages(crate::host::KERNEL_BUILD_PACKAGES, "kernel build", &|m| ctx.ui.status(m))?;
+    let family = format!("{}-{}-{}-", c.tree().version, c.profile.name, req.mode);
+    let name = format!("{family}{}", fp.short_key());
+    let entry = Entry::new(&ctx.layout, Stage::Builds, name.clone());
+    let dir = entry.dir();
+    let load = || -> Result<Option<BuiltImage>, BuildError> {
+        if !entry.record().is_file() {
+            return Ok(None);
+        }
+        match load_verified(&dir, req.verify_hashes) {
+            Ok(manifest) => Ok(Some(BuiltImage { dir: dir.clone(), manifest, cache_hit: true })),
+            // A damaged entry is rebuilt (under the lock), never served.
+            Err(e @ BuildError::Damaged { .. }) | Err(e @ BuildError::NotAnImage { .. }) => {
+                ctx.status(format!("{e}: rebuilding"));
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    };
+    let (image, _) = build_farm::get_or_create(&entry, &ctx.on_wait(&entry), load, |staging| {
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io_err("remove damaged entry", &dir))?;
+        }
+        ctx.explain_rebuild(Stage::Builds, &family, &fp);
+        compile_into(ctx, staging, req, &name, fp.clone(), toolchain.clone(), &dot_config)
+    })?;
+    Ok(image)
+}
 
+fn compile_into(
+    ctx: &Context,
+    staging: Staging,
+    req: &BuildRequest,
+    name: &str,
+    fp: Fingerprint,
+    toolchain: Toolchain,
+    dot_config: &[u8],
+) -> Result<BuiltImage, BuildError> {
+    let c = &req.configured;
+    crate::host::require_packages(crate::host::KERNEL_BUILD_PACKAGES, "kernel build")?;
     // The object directory has a stable path per key: a failed build can be
     // inspected and resumed, and ccache sees the same relative paths.
-    let objdir = ctx.cache.join("work").join(&name);
-    std::fs::create_dir_all(&objdir)?;
-    std::fs::write(objdir.join(".config"), &dot_config)?;
-    let log = ctx.cache.join("work").join(format!("{name}.log"));
+    let work = ctx.layout.work_dir();
+    let objdir = work.join(name);
+    std::fs::create_dir_all(&objdir).map_err(io_err("create", &objdir))?;
+    let objconfig = objdir.join(".config");
+    std::fs::write(&objconfig, dot_config).map_err(io_err("write", &objconfig))?;
+    let log = work.join(format!("{name}.log"));
     let _ = std::fs::remove_file(&log);
-    if let Some(p) = &req.patched {
-        ctx.ui.detail(&format!("patch series {} ({} patches) over {}", &p.series_hash[..16], p.patches.len(), p.pristine.origin));
+    if let Some(p) = c.source.patched() {
+        ctx.detail(format!("patch series {} ({} patches) over {}", &p.series_hash[..16], p.patches.len(), p.pristine.origin));
     }
-    let mut make = Make::new(&c.tree.root, &objdir);
+    let mut make = Make::new(&c.tree().root, &objdir);
     make.jobs = req.jobs;
     make.vars = make_vars();
     if toolchain.ccache.is_some() {
         make.vars.push("CC=ccache gcc".into());
-        make.env.push(("CCACHE_BASEDIR".into(), ctx.cache.display().to_string()));
+        make.env.push(("CCACHE_BASEDIR".into(), ctx.cache().display().to_string()));
         make.env.push(("CCACHE_NOHASHDIR".into(), "1".into()));
     }
-    let stats = ctx.cache.join("stats").join(format!("{}-{}-{}.units", c.tree.version.series(), c.profile.name, req.mode));
+    let stats = ctx.layout.stats_dir().join(format!("{}-{}-{}.units", c.tree().version.series(), c.profile.name, req.mode));
     let expected: Option<u64> = std::fs::read_to_string(&stats).ok().and_then(|s| s.trim().parse().ok());
-    ctx.ui.status(&format!("building {name} with -j{} (log: {})", make.jobs, log.display()));
-    let pb = ctx.ui.progress(expected, "compiling");
+    ctx.status(format!("building {name} with -j{} (log: {})", make.jobs, log.display()));
+    ctx.emit(Event::ProgressStart { what: "compiling".into(), len: expected });
     let mut units = 0u64;
     let started = Instant::now();
-    let result = make.run(&["bzImage"], &log, &mut |line| {
+    let result = make.run(TARGETS, &log, &mut |line| {
         if is_unit_line(line) {
             units += 1;
-            pb.set_position(units);
-            pb.set_message(line.trim().to_string());
+            ctx.emit(Event::Progress { pos: units, message: line.trim().to_string() });
         }
     });
-    pb.finish_and_clear();
+    ctx.emit(Event::ProgressEnd);
     result?;
     let build_seconds = started.elapsed().as_secs_f64();
     let _ = build_farm::write_atomic(&stats, units.to_string().as_bytes());
 
-    let staging = Staging::new(&dir)?;
     let mut artifacts = Vec::new();
     for (from, to) in ARTIFACTS {
+        let src = objdir.join(from);
         let dest = staging.path().join(to);
-        std::fs::copy(objdir.join(from), &dest).map_err(|e| anyhow::anyhow!("copying {from} from {}: {e}", objdir.display()))?;
-        artifacts.push(describe(&dest, to)?);
+        std::fs::copy(&src, &dest).map_err(io_err("copy", &src))?;
+        artifacts.push(describe(&dest, to).map_err(io_err("hash", &dest))?);
     }
-    std::fs::copy(&log, staging.path().join("build.log"))?;
-    if let Some(p) = &req.patched {
+    let log_copy = staging.path().join("build.log");
+    std::fs::copy(&log, &log_copy).map_err(io_err("copy", &log))?;
+    let patched = c.source.patched();
+    if let Some(p) = patched {
         // The series travels with the image: what went in, byte for byte.
         let dest = staging.path().join("patches");
-        std::fs::create_dir_all(&dest)?;
-        p.copy_series_to(&dest)?;
+        std::fs::create_dir_all(&dest).map_err(io_err("create", &dest))?;
+        p.copy_series_to(&dest).map_err(io_err("copy the patch series into", &dest))?;
     }
     let image_size = artifacts[0].size;
     let manifest = Manifest {
         schema: 1,
-        kernel_version: c.tree.version.to_string(),
-        source_hash: c.tree.source_hash.clone(),
-        source_origin: c.tree.origin.clone(),
+        kernel_version: c.tree().version.to_string(),
+        source_hash: c.tree().source_hash.clone(),
+        source_origin: c.tree().origin.clone(),
         profile: c.profile.name.clone(),
         profile_layers: c.profile.layers.clone(),
         base: c.profile.base.clone(),
         options: c.profile.options.iter().map(|(k, v)| (k.clone(), v.setting.to_string())).collect(),
         mode: req.mode,
-        patch_series: req.patched.as_ref().map(|p| p.patches.clone()).unwrap_or_default(),
-        patch_series_hash: req.patched.as_ref().map(|p| p.series_hash.clone()),
-        patch_content_hash: req.patched.as_ref().map(|p| p.content_hash.clone()),
+        patch_series: patched.map(|p| p.patches.clone()).unwrap_or_default(),
+        patch_series_hash: patched.map(|p| p.series_hash.clone()),
+        patch_content_hash: patched.map(|p| p.content_hash.clone()),
         toolchain,
         config_key: c.key.clone(),
         build_key: fp.key(),
-        fingerprint: fp,
+        fingerprint: fp.clone(),
         build_seconds,
         image_size,
         artifacts,
         reproduce: req.reproduce.clone(),
         built_at: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
     };
-    build_farm::write_json_atomic(&staging.path().join("manifest.json"), &manifest)?;
+    build_farm::write_json_atomic(&staging.path().join("fingerprint.json"), &fp)?;
+    build_farm::write_json_atomic(&staging.path().join(Stage::Builds.record_name()), &manifest)?;
     let dir = staging.publish()?;
     if !req.keep_objdir {
         let _ = std::fs::remove_dir_all(&objdir);

@@ -7,12 +7,14 @@
 //! option that did not survive is an error that says why, from the tree's
 //! own Kconfig files.
 
-use super::make::Make;
+use super::make::{Make, MakeError};
+use super::patch::PatchedTree;
 use super::Context;
-use crate::kconfig::{DotConfig, KconfigDb, Requested, SymbolKind};
+use crate::host::HostError;
+use crate::kconfig::{DotConfig, KconfigDb, KconfigError, Requested, SymbolKind};
 use crate::profile::{ResolvedProfile, Setting};
 use crate::source::KernelTree;
-use build_farm::{Fingerprint, Staging};
+use build_farm::{Entry, EntryError, Fingerprint, Stage, Staging};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -65,13 +67,81 @@ pub enum ConfigError {
         /// Its base.
         base: String,
     },
+    /// The tree's Kconfig files could not be read.
+    #[error("reading the Kconfig files of {tree}: {source}")]
+    Kconfig {
+        /// The tree.
+        tree: PathBuf,
+        /// Why.
+        #[source]
+        source: KconfigError,
+    },
+    /// `make <base>` or `make olddefconfig` failed.
+    #[error(transparent)]
+    Make(#[from] MakeError),
+    /// The host lacks the toolchain.
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// A file of the configuration could not be read or written.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The cache entry could not be looked up, locked or published.
+    #[error(transparent)]
+    Cache(#[from] EntryError),
+}
+
+impl From<build_farm::PublishError> for ConfigError {
+    fn from(e: build_farm::PublishError) -> Self {
+        Self::Cache(e.into())
+    }
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> ConfigError + 'a {
+    move |source| ConfigError::Io { op, path: path.to_path_buf(), source }
+}
+
+/// The tree a configuration is for: a stock tree, or one converted by a
+/// patch set (so "libos without patches" cannot be written down).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ConfiguredSource {
+    /// The pulled tree as it is.
+    Stock(KernelTree),
+    /// The pulled tree converted by a patch set.
+    Converted(Box<PatchedTree>),
+}
+
+impl ConfiguredSource {
+    /// The tree that is configured and built.
+    pub fn tree(&self) -> &KernelTree {
+        match self {
+            ConfiguredSource::Stock(t) => t,
+            ConfiguredSource::Converted(p) => &p.tree,
+        }
+    }
+
+    /// The patch stage's result, when converted.
+    pub fn patched(&self) -> Option<&PatchedTree> {
+        match self {
+            ConfiguredSource::Stock(_) => None,
+            ConfiguredSource::Converted(p) => Some(p),
+        }
+    }
 }
 
 /// The hand-off to the build stage.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConfiguredTree {
-    /// The tree that was configured.
-    pub tree: KernelTree,
+    /// The tree that was configured, stock or converted.
+    pub source: ConfiguredSource,
     /// The resolved profile.
     pub profile: ResolvedProfile,
     /// The cache key of this configuration.
@@ -90,64 +160,102 @@ impl ConfiguredTree {
     pub fn dot_config(&self) -> PathBuf {
         self.dir.join("config")
     }
+
+    /// The tree that was configured.
+    pub fn tree(&self) -> &KernelTree {
+        self.source.tree()
+    }
+}
+
+/// What `configured.json` holds: the profile and verification, not paths
+/// (on a hit the tree is the caller's and the directory the entry's, so a
+/// moved cache stays valid).
+#[derive(Debug, Serialize, Deserialize)]
+struct ConfigRecord {
+    profile: ResolvedProfile,
+    key: String,
+    verified: usize,
+    /// The configured tree's identity, for readers of the cache.
+    source_hash: String,
 }
 
 /// The configure fingerprint: the tree, the profile as resolved and the compiler
 /// (Kconfig reads the compiler's version and capabilities).
 pub fn fingerprint(tree: &KernelTree, profile: &ResolvedProfile, toolchain: &crate::host::Toolchain) -> Fingerprint {
-    Fingerprint::new()
+    super::fingerprint()
         .with_hash("source", &tree.source_hash)
         .with_json("profile", &(&profile.base, &profile.options))
         .with("toolchain", toolchain.identity())
-        .with("recipe", "tinyconfig+fragment+olddefconfig; verify")
 }
 
-/// Configure `tree` with `profile`, or return the cached result.
-pub fn run(ctx: &Context, tree: &KernelTree, profile: &ResolvedProfile) -> anyhow::Result<ConfiguredTree> {
+/// Configure `source` with `profile`, or return the cached result.
+pub fn run(ctx: &Context, source: &ConfiguredSource, profile: &ResolvedProfile) -> Result<ConfiguredTree, ConfigError> {
+    let tree = source.tree();
     let toolchain = crate::host::Toolchain::detect()?;
     let fp = fingerprint(tree, profile, &toolchain);
-    let dir = ctx.cache.join("configs").join(format!("{}-{}-{}", tree.version, profile.name, fp.short_key()));
-    let record = dir.join("configured.json");
-    if let Ok(text) = std::fs::read_to_string(&record) {
-        if let Ok(mut c) = serde_json::from_str::<ConfiguredTree>(&text) {
-            c.cache_hit = true;
-            return Ok(c);
-        }
-    }
+    let family = format!("{}-{}-", tree.version, profile.name);
+    let entry = Entry::new(&ctx.layout, Stage::Configs, format!("{family}{}", fp.short_key()));
+    let dir = entry.dir();
+    let load = || -> Result<Option<ConfiguredTree>, ConfigError> {
+        Ok(entry.read_record::<ConfigRecord>()?.map(|r| ConfiguredTree {
+            source: source.clone(),
+            profile: r.profile,
+            key: r.key,
+            dir: dir.clone(),
+            verified: r.verified,
+            cache_hit: true,
+        }))
+    };
+    let (c, _) = build_farm::get_or_create(&entry, &ctx.on_wait(&entry), load, |staging| {
+        ctx.explain_rebuild(Stage::Configs, &family, &fp);
+        configure_into(ctx, staging, source, profile, &fp, &dir)
+    })?;
+    Ok(c)
+}
+
+fn configure_into(
+    ctx: &Context,
+    staging: Staging,
+    source: &ConfiguredSource,
+    profile: &ResolvedProfile,
+    fp: &Fingerprint,
+    dir: &Path,
+) -> Result<ConfiguredTree, ConfigError> {
+    let tree = source.tree();
     if !BASES.contains(&profile.base.as_str()) {
-        return Err(ConfigError::UnknownBase { profile: profile.name.clone(), base: profile.base.clone() }.into());
+        return Err(ConfigError::UnknownBase { profile: profile.name.clone(), base: profile.base.clone() });
     }
-    crate::host::ensure_packages(crate::host::KERNEL_BUILD_PACKAGES, "kernel configuration", &|m| ctx.ui.status(m))?;
-    ctx.ui.status(&format!("reading Kconfig of Linux {}", tree.version));
-    let db = KconfigDb::load(&tree.root, "x86")?;
+    crate::host::require_packages(crate::host::KERNEL_BUILD_PACKAGES, "kernel configuration")?;
+    ctx.status(format!("reading Kconfig of Linux {}", tree.version));
+    let db = KconfigDb::load(&tree.root, "x86").map_err(|source| ConfigError::Kconfig { tree: tree.root.clone(), source })?;
     check_names(&db, tree, profile)?;
 
-    let staging = Staging::new(&dir)?;
     let objdir = staging.path().join("obj");
     let log = staging.path().join("config.log");
     let make = Make::new(&tree.root, &objdir);
-    ctx.ui.status(&format!("make {} (Linux {}, profile {})", profile.base, tree.version, profile.name));
+    ctx.status(format!("make {} (Linux {}, profile {})", profile.base, tree.version, profile.name));
     make.run(&[&profile.base], &log, &mut |_| {})?;
     let dot = objdir.join(".config");
-    apply_options(&dot, &db, profile)?;
+    apply_options(&dot, &db, profile).map_err(io_err("write", &dot))?;
     make.run(&["olddefconfig"], &log, &mut |_| {})?;
-    let final_config = DotConfig::parse(&std::fs::read_to_string(&dot)?);
+    let final_config = DotConfig::parse(&std::fs::read_to_string(&dot).map_err(io_err("read", &dot))?);
     verify(&db, &final_config, tree, profile)?;
 
-    std::fs::copy(&dot, staging.path().join("config"))?;
-    std::fs::remove_dir_all(&objdir)?;
-    let configured = ConfiguredTree {
-        tree: tree.clone(),
+    let config = staging.path().join("config");
+    std::fs::copy(&dot, &config).map_err(io_err("copy .config to", &config))?;
+    std::fs::remove_dir_all(&objdir).map_err(io_err("remove", &objdir))?;
+    let record = ConfigRecord { profile: profile.clone(), key: fp.key(), verified: profile.options.len(), source_hash: tree.source_hash.clone() };
+    build_farm::write_json_atomic(&staging.path().join("fingerprint.json"), fp)?;
+    build_farm::write_json_atomic(&staging.path().join(Stage::Configs.record_name()), &record)?;
+    staging.publish()?;
+    Ok(ConfiguredTree {
+        source: source.clone(),
         profile: profile.clone(),
         key: fp.key(),
-        dir: dir.clone(),
+        dir: dir.to_path_buf(),
         verified: profile.options.len(),
         cache_hit: false,
-    };
-    build_farm::write_json_atomic(&staging.path().join("configured.json"), &configured)?;
-    build_farm::write_json_atomic(&staging.path().join("fingerprint.json"), &fp)?;
-    staging.publish()?;
-    Ok(configured)
+    })
 }
 
 /// Every option the profile names must exist in this tree.

@@ -1,4 +1,4 @@
-//! Stage 1b (libos mode): convert a pristine tree with a patch set.
+//! Stage 2 (libos mode): convert a pristine tree with a patch set.
 //!
 //! The result is a new tree in the cache (hard links to the pristine files,
 //! fresh files where edits landed) plus the same change as a quilt series.
@@ -8,13 +8,54 @@
 //! patch description does not force a kernel rebuild.
 
 use super::Context;
-use crate::kconfig::KconfigDb;
+use crate::kconfig::{KconfigDb, KconfigError};
 use crate::patch::{self, facts::Facts, PatchError, PatchSet, Plan};
 use crate::profile::Series;
 use crate::source::KernelTree;
-use build_farm::{Fingerprint, Staging};
+use build_farm::{Entry, EntryError, Layout, Staging, Stage};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// Errors of the patch stage.
+#[derive(Debug, thiserror::Error)]
+pub enum PatchStageError {
+    /// The set does not apply (or is invalid).
+    #[error(transparent)]
+    Patch(#[from] PatchError),
+    /// The tree's Kconfig files could not be read (the plan needs them).
+    #[error("reading the Kconfig files of {tree}: {source}")]
+    Kconfig {
+        /// The tree.
+        tree: PathBuf,
+        /// Why.
+        #[source]
+        source: KconfigError,
+    },
+    /// Writing the patched tree or its series failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The cache entry could not be looked up, locked or published.
+    #[error(transparent)]
+    Cache(#[from] EntryError),
+}
+
+impl From<build_farm::PublishError> for PatchStageError {
+    fn from(e: build_farm::PublishError) -> Self {
+        Self::Cache(e.into())
+    }
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> PatchStageError + 'a {
+    move |source| PatchStageError::Io { op, path: path.to_path_buf(), source }
+}
 
 /// The hand-off from the patch stage.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,11 +88,20 @@ impl PatchedTree {
         }
         Ok(())
     }
+
+    /// The record as stored: paths relative to the cache root.
+    fn to_record(&self, layout: &Layout) -> PatchedTree {
+        let mut r = self.clone();
+        r.tree.root = layout.relative(&r.tree.root);
+        r.pristine.root = layout.relative(&r.pristine.root);
+        r.series_dir = layout.relative(&r.series_dir);
+        r
+    }
 }
 
 /// Plan a set against a tree (no writes): the basis of `analyze` and `patch`.
-pub fn plan(tree: &KernelTree, set: &PatchSet) -> anyhow::Result<Plan> {
-    let db = KconfigDb::load(&tree.root, "x86")?;
+pub fn plan(tree: &KernelTree, set: &PatchSet) -> Result<Plan, PatchStageError> {
+    let db = KconfigDb::load(&tree.root, "x86").map_err(|source| PatchStageError::Kconfig { tree: tree.root.clone(), source })?;
     let facts = Facts::collect(tree, &db);
     let series = Series(tree.version.version, tree.version.patchlevel);
     let root = tree.root.clone();
@@ -59,52 +109,56 @@ pub fn plan(tree: &KernelTree, set: &PatchSet) -> anyhow::Result<Plan> {
 }
 
 /// Apply `set` to `tree`, or find the result in the cache.
-pub fn run(ctx: &Context, tree: &KernelTree, set: &PatchSet) -> anyhow::Result<PatchedTree> {
+pub fn run(ctx: &Context, tree: &KernelTree, set: &PatchSet) -> Result<PatchedTree, PatchStageError> {
     let plan = plan(tree, set)?;
     if !plan.is_clean() {
         return Err(PatchError::NotApplicable { set: set.name.clone(), version: tree.version.to_string(), problems: plan.problems() }.into());
     }
-    let fp = Fingerprint::new().with_hash("source", &tree.source_hash).with_hash("edits", &plan.content_hash());
-    let dir = ctx.cache.join("patched").join(format!("{}-{}-{}", tree.version, set.name, fp.short_key()));
-    let record = dir.join("patched.json");
-    let mut patched = match std::fs::read_to_string(&record).ok().and_then(|t| serde_json::from_str::<PatchedTree>(&t).ok()) {
-        Some(mut p) => {
-            // Paths are recomputed: the cache may have moved.
+    let fp = super::fingerprint().with_hash("source", &tree.source_hash).with_hash("edits", &plan.content_hash());
+    let entry = Entry::new(&ctx.layout, Stage::Patched, format!("{}-{}-{}", tree.version, set.name, fp.short_key()));
+    let dir = entry.dir();
+    // On a hit the paths are the caller's tree and this entry's directory:
+    // the cache may have moved since the record was written.
+    let load = || -> Result<Option<PatchedTree>, PatchStageError> {
+        Ok(entry.read_record::<PatchedTree>()?.map(|mut p| {
             p.tree.root = dir.join("tree");
+            p.pristine = tree.clone();
             p.cache_hit = true;
             p
-        }
-        None => {
-            ctx.ui.status(&format!(
-                "patching Linux {} with `{}` ({} edits in {} patches)",
-                tree.version,
-                set.name,
-                plan.edits.len(),
-                plan.patches.len()
-            ));
-            let staging = Staging::new(&dir)?;
-            patch::apply::patched_copy(&tree.root, &staging.path().join("tree"), &plan.files)?;
-            let patched = PatchedTree {
-                tree: KernelTree {
-                    root: dir.join("tree"),
-                    version: tree.version.clone(),
-                    source_hash: fp.key(),
-                    origin: format!("{} + xc-convert `{}` patches", tree.origin, set.name),
-                },
-                pristine: tree.clone(),
-                set: set.name.clone(),
-                series_hash: String::new(),
-                content_hash: plan.content_hash(),
-                series_dir: PathBuf::new(),
-                patches: Vec::new(),
-                cache_hit: false,
-            };
-            build_farm::write_json_atomic(&staging.path().join("patched.json"), &patched)?;
-            build_farm::write_json_atomic(&staging.path().join("plan.json"), &plan)?;
-            staging.publish()?;
-            patched
-        }
+        }))
     };
+    let (mut patched, _) = build_farm::get_or_create(&entry, &ctx.on_wait(&entry), load, |staging: Staging| {
+        ctx.explain_rebuild(Stage::Patched, &format!("{}-{}-", tree.version, set.name), &fp);
+        ctx.status(format!(
+            "patching Linux {} with `{}` ({} edits in {} patches)",
+            tree.version,
+            set.name,
+            plan.edits.len(),
+            plan.patches.len()
+        ));
+        let staged_tree = staging.path().join("tree");
+        patch::apply::patched_copy(&tree.root, &staged_tree, &plan.files).map_err(io_err("write patched copy", &staged_tree))?;
+        let patched = PatchedTree {
+            tree: KernelTree {
+                root: dir.join("tree"),
+                version: tree.version.clone(),
+                source_hash: fp.key(),
+                origin: format!("{} + xc-convert `{}` patches", tree.origin, set.name),
+            },
+            pristine: tree.clone(),
+            set: set.name.clone(),
+            series_hash: String::new(),
+            content_hash: plan.content_hash(),
+            series_dir: PathBuf::new(),
+            patches: Vec::new(),
+            cache_hit: false,
+        };
+        build_farm::write_json_atomic(&staging.path().join("plan.json"), &plan)?;
+        build_farm::write_json_atomic(&staging.path().join("fingerprint.json"), &fp)?;
+        build_farm::write_json_atomic(&staging.path().join(Stage::Patched.record_name()), &patched.to_record(&ctx.layout))?;
+        staging.publish()?;
+        Ok(patched)
+    })?;
     // The series text (descriptions included) is stored per series hash
     // beside the tree: rewording a patch adds a series, not a rebuild.
     patched.series_hash = plan.series_hash();
@@ -113,9 +167,11 @@ pub fn run(ctx: &Context, tree: &KernelTree, set: &PatchSet) -> anyhow::Result<P
     if !patched.series_dir.join("series").is_file() {
         let staging = Staging::new(&patched.series_dir)?;
         for p in &plan.patches {
-            std::fs::write(staging.path().join(&p.file_name), &p.text)?;
+            let f = staging.path().join(&p.file_name);
+            std::fs::write(&f, &p.text).map_err(io_err("write", &f))?;
         }
-        std::fs::write(staging.path().join("series"), patched.patches.join("\n") + "\n")?;
+        let f = staging.path().join("series");
+        std::fs::write(&f, patched.patches.join("\n") + "\n").map_err(io_err("write", &f))?;
         staging.publish()?;
     }
     Ok(patched)

@@ -1,10 +1,12 @@
 //! The content-addressed source cache.
 //!
-//! Layout: `<cache_root>/sources/<source_hash>/{tree/, source.json}`. An
-//! entry counts only once `source.json` exists, and entries appear by one
-//! atomic `rename` of a fully prepared `.tmp-*` directory, so a crash or an
-//! error at any point leaves either nothing or a complete entry. Scratch
-//! directories are `TempDir`s: every early return removes them.
+//! Layout: `<cache_root>/sources/<source_hash>/{tree/, source.json}` (the
+//! names come from [`build_farm::Layout`]). An entry counts only once
+//! `source.json` exists, and entries appear by one atomic `rename` of a fully
+//! prepared staging directory, created under the key's lock
+//! ([`build_farm::Entry`]), so a crash or an error at any point leaves either
+//! nothing or a complete entry, and the next pull of the same input removes
+//! what a killed one left behind.
 
 use std::fs;
 use std::io;
@@ -15,13 +17,13 @@ use tempfile::TempDir;
 use super::tree::inspect_kernel_tree;
 use super::{KernelTree, SourceError};
 
-const SOURCES_DIR: &str = "sources";
 const TREE_DIR: &str = "tree";
 const METADATA_FILE: &str = "source.json";
 const UNPACK_DIR: &str = "unpack";
 
 /// Handle on `<cache_root>/sources`.
 pub(crate) struct Cache {
+    layout: build_farm::Layout,
     sources: PathBuf,
 }
 
@@ -40,14 +42,28 @@ impl Staging {
 impl Cache {
     /// Nothing is created until [`Cache::stage`], so inputs rejected early
     /// (bad checksum, not a kernel tree) leave the cache untouched.
-    pub(crate) fn new(cache_root: &Path) -> Self {
+    pub(crate) fn new(layout: &build_farm::Layout) -> Self {
         Cache {
-            sources: cache_root.join(SOURCES_DIR),
+            layout: layout.clone(),
+            sources: layout.stage_dir(build_farm::Stage::Sources),
         }
     }
 
+    fn entry(&self, source_hash: &str) -> build_farm::Entry {
+        build_farm::Entry::new(&self.layout, build_farm::Stage::Sources, source_hash)
+    }
+
     fn entry_dir(&self, source_hash: &str) -> PathBuf {
-        self.sources.join(source_hash)
+        self.entry(source_hash).dir()
+    }
+
+    /// The lock of one input's entry (removes what a dead pull of it left).
+    pub(crate) fn lock(
+        &self,
+        source_hash: &str,
+        on_wait: &dyn Fn(&Path),
+    ) -> Result<build_farm::EntryLock, SourceError> {
+        self.entry(source_hash).lock(on_wait).map_err(|e| SourceError::Cache(e.to_string()))
     }
 
     /// The published tree for `source_hash`, if any. `root` is recomputed
@@ -69,12 +85,16 @@ impl Cache {
         Ok(Some(tree))
     }
 
-    /// A fresh `.tmp-*` directory next to the entries (same filesystem, so
+    /// A fresh staging directory next to the entries (same filesystem, so
     /// the final rename is atomic) with an empty `unpack/` inside.
-    pub(crate) fn stage(&self) -> Result<Staging, SourceError> {
+    pub(crate) fn stage(
+        &self,
+        source_hash: &str,
+        _lock: &build_farm::EntryLock,
+    ) -> Result<Staging, SourceError> {
         fs::create_dir_all(&self.sources).map_err(SourceError::io(&self.sources))?;
         let dir = tempfile::Builder::new()
-            .prefix(".tmp-")
+            .prefix(&build_farm::Staging::prefix_for(&self.entry_dir(source_hash)))
             .tempdir_in(&self.sources)
             .map_err(SourceError::io(&self.sources))?;
         let staging = Staging { dir };

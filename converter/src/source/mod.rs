@@ -83,6 +83,8 @@ pub enum PullEvent {
     Copying { files: u64, bytes: u64 },
     /// A new cache entry was published at this root.
     Published { root: PathBuf },
+    /// Another process is unpacking the same input: waiting for its lock.
+    Waiting { source_hash: String, lock: PathBuf },
 }
 
 /// Why a source could not be pulled. Every variant names the input or path.
@@ -124,6 +126,8 @@ pub enum SourceError {
     SymlinkEscapes { path: PathBuf, reason: String },
     #[error("cache metadata `{}` is unreadable: {message}", path.display())]
     CacheCorrupt { path: PathBuf, message: String },
+    #[error("source cache: {0}")]
+    Cache(String),
     #[error("`{}`: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -149,7 +153,7 @@ pub fn pull(
     cache_root: &Path,
     progress: &dyn Fn(PullEvent),
 ) -> Result<PullOutcome, SourceError> {
-    let cache = Cache::new(cache_root);
+    let cache = Cache::new(&build_farm::Layout::new(cache_root));
     match spec {
         SourceSpec::Debian { series } => pull_debian(&cache, series, progress),
         SourceSpec::Tarball { path, sha256 } => {
@@ -271,7 +275,16 @@ fn pull_into_cache(
             cache_hit: true,
         });
     }
-    let staging = cache.stage()?;
+    // One unpacking per input at a time: a second pull of the same input
+    // waits for the first and then finds its entry.
+    let lock = cache.lock(source_hash, &|lock: &Path| {
+        progress(PullEvent::Waiting { source_hash: source_hash.to_string(), lock: lock.to_path_buf() })
+    })?;
+    if let Some(mut tree) = cache.lookup(source_hash)? {
+        tree.origin = origin.to_string();
+        return Ok(PullOutcome { tree, cache_hit: true });
+    }
+    let staging = cache.stage(source_hash, &lock)?;
     fill(&staging.unpack_dir())?;
     let (tree, cache_hit) = cache.publish(staging, source_hash, origin)?;
     progress(PullEvent::Published {

@@ -83,6 +83,8 @@ pub struct BenchRequest {
     pub timeout: Duration,
     /// Guest memory in MiB.
     pub memory_mb: u32,
+    /// Virtual CPUs of every boot.
+    pub cpus: u32,
     /// `tsc_early_khz=` for every boot (see [`tsc`]); None leaves the
     /// kernel to calibrate.
     pub tsc_khz: Option<u64>,
@@ -171,7 +173,7 @@ pub fn run(ctx: &Context, req: &BenchRequest) -> anyhow::Result<BenchReport> {
             Mode::Stock => req.stock.clone(),
             Mode::Libos => req.libos.clone(),
         };
-        ctx.ui.status(&format!("bench {}/{}: {} ({})", i + 1, COLUMNS.len(), col.name, col.what));
+        ctx.status(format!("bench {}/{}: {} ({})", i + 1, COLUMNS.len(), col.name, col.what));
         let report = boot(ctx, req, col, &image_dir)?;
         let lines = report.console.runs.iter().filter(|r| r.name == PROGRAM).flat_map(|r| r.lines.iter().map(String::as_str));
         let output = matrix::parse_guest_output(lines).map_err(|source| BenchError::Output {
@@ -182,7 +184,7 @@ pub fn run(ctx: &Context, req: &BenchRequest) -> anyhow::Result<BenchReport> {
         if let Some(cs) = output.info("clocksource").filter(|cs| cs.contains("jiffies")) {
             return Err(BenchError::CoarseClock { config: col.name.to_owned(), clocksource: cs.to_owned(), console: report.console_log }.into());
         }
-        ctx.ui.status(&format!("bench {}/{}: {} done in {:.1}s", i + 1, COLUMNS.len(), col.name, report.seconds));
+        ctx.status(format!("bench {}/{}: {} done in {:.1}s", i + 1, COLUMNS.len(), col.name, report.seconds));
         configs.push(ColumnRun {
             name: col.name.to_owned(),
             what: col.what.to_owned(),
@@ -229,18 +231,18 @@ fn boot(ctx: &Context, req: &BenchRequest, col: &Column, image_dir: &std::path::
         accel: req.accel,
         timeout: req.timeout,
         memory_mb: req.memory_mb,
-        cpus: 1,
+        cpus: req.cpus,
         cmdline_extra: cmdline,
         out: None,
         // online translation only: the column measures what the kernel does
         // for unmodified binaries
         translate: false,
     };
-    let report = super::boot::run(ctx, &boot).map_err(|e| e.context(format!("configuration {}: boot", col.name)))?;
+    let report = super::boot::run(ctx, &boot).map_err(|e| anyhow::Error::new(e).context(format!("configuration {}: boot", col.name)))?;
     if !report.passed {
         return Err(BenchError::BootFailed {
             config: col.name.to_owned(),
-            failures: report.failures.join("; "),
+            failures: report.failures.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; "),
             console: report.console_log.clone(),
         }
         .into());

@@ -1,0 +1,116 @@
+//! The documented exit codes, and which error means which: 0 ok, 1 checks
+//! failed, 2 bad request, 3 stage failed, 4 host problem. Each library error
+//! type classifies its own variants here, so the table is in one place and
+//! tested (tests/tests/exit_codes.rs runs the real binary for each row).
+
+use crate::pipeline::bench::BenchError;
+use crate::pipeline::boot::BootError;
+use crate::pipeline::build::BuildError;
+use crate::pipeline::configure::ConfigError;
+use crate::pipeline::image::ImageError;
+use crate::pipeline::patch::PatchStageError;
+use crate::source::SourceError;
+
+/// Exit code classes.
+pub mod exit {
+    /// A boot check failed.
+    pub const CHECK_FAILED: i32 = 1;
+    /// The request is wrong.
+    pub const USAGE: i32 = 2;
+    /// A stage failed.
+    pub const STAGE: i32 = 3;
+    /// Host or I/O problem.
+    pub const HOST: i32 = 4;
+}
+use exit::*;
+
+fn source(e: &SourceError) -> i32 {
+    match e {
+        SourceError::PackageInstall { .. } | SourceError::Io { .. } | SourceError::Cache(_) | SourceError::CacheCorrupt { .. } => HOST,
+        _ => USAGE,
+    }
+}
+
+fn config(e: &ConfigError) -> i32 {
+    match e {
+        ConfigError::UnknownOptions { .. } | ConfigError::UnknownBase { .. } => USAGE,
+        ConfigError::OptionsLost { .. } | ConfigError::Make(_) | ConfigError::Kconfig { .. } => STAGE,
+        ConfigError::Host(_) | ConfigError::Io { .. } | ConfigError::Cache(_) => HOST,
+    }
+}
+
+fn patch_stage(e: &PatchStageError) -> i32 {
+    match e {
+        PatchStageError::Patch(crate::patch::PatchError::NotApplicable { .. }) | PatchStageError::Kconfig { .. } => STAGE,
+        PatchStageError::Patch(_) => USAGE,
+        PatchStageError::Io { .. } | PatchStageError::Cache(_) => HOST,
+    }
+}
+
+fn build(e: &BuildError) -> i32 {
+    match e {
+        BuildError::NotAnImage { .. } => USAGE,
+        BuildError::Make(_) | BuildError::Damaged { .. } => STAGE,
+        BuildError::Host(_) | BuildError::Io { .. } | BuildError::Cache(_) => HOST,
+    }
+}
+
+fn image(e: &ImageError) -> i32 {
+    match e {
+        ImageError::Source(e) => source(e),
+        ImageError::Profile(_) | ImageError::PatchSet(_) => USAGE,
+        ImageError::Patch(e) => patch_stage(e),
+        ImageError::Config(e) => config(e),
+        ImageError::Build(e) => build(e),
+    }
+}
+
+fn boot(e: &BootError) -> i32 {
+    match e {
+        BootError::Image(e) => build(e),
+        BootError::Program { .. } | BootError::Translate(_) => USAGE,
+        BootError::Guest(_) | BootError::Qemu(_) | BootError::Host(_) | BootError::Io { .. } => HOST,
+    }
+}
+
+fn bench(e: &BenchError) -> i32 {
+    match e {
+        BenchError::WrongMode { .. } | BenchError::Mismatch { .. } => USAGE,
+        BenchError::BootFailed { .. } | BenchError::CoarseClock { .. } | BenchError::Output { .. } => STAGE,
+    }
+}
+
+/// The exit code for an error that reached the CLI: the first cause in the
+/// chain that has a class decides; anything unclassified is a host problem.
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    for cause in err.chain() {
+        if cause.is::<super::ChecksFailed>() {
+            return CHECK_FAILED;
+        }
+        let class = if let Some(e) = cause.downcast_ref::<ImageError>() {
+            Some(image(e))
+        } else if let Some(e) = cause.downcast_ref::<SourceError>() {
+            Some(source(e))
+        } else if let Some(e) = cause.downcast_ref::<ConfigError>() {
+            Some(config(e))
+        } else if let Some(e) = cause.downcast_ref::<PatchStageError>() {
+            Some(patch_stage(e))
+        } else if let Some(e) = cause.downcast_ref::<BuildError>() {
+            Some(build(e))
+        } else if let Some(e) = cause.downcast_ref::<BootError>() {
+            Some(boot(e))
+        } else if let Some(e) = cause.downcast_ref::<BenchError>() {
+            Some(bench(e))
+        } else if cause.is::<crate::profile::ProfileError>() || cause.is::<crate::abom::AbomError>() || cause.is::<crate::patch::PatchError>() {
+            Some(USAGE)
+        } else if cause.is::<crate::pipeline::make::MakeError>() || cause.is::<crate::kconfig::KconfigError>() {
+            Some(STAGE)
+        } else {
+            None
+        };
+        if let Some(c) = class {
+            return c;
+        }
+    }
+    HOST
+}

@@ -79,3 +79,36 @@ pub fn xc(cache: &Path, args: &[&str]) -> Run {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// Run `xc-convert --cache CACHE ARGS...` with extra environment variables.
+pub fn xc_env(cache: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let out: Output = Command::new(binary()).arg("--cache").arg(cache).args(args).envs(env.iter().copied()).output().expect("run xc-convert");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The fake kernel tree of the fast tier (tests/fakelinux): Kbuild-shaped
+/// make targets that take milliseconds.
+pub fn fake_tree() -> PathBuf {
+    workspace().join("tests").join("fakelinux")
+}
+
+/// The profiles written for the fake tree (tests/fake-profiles).
+pub fn fake_profiles() -> PathBuf {
+    workspace().join("tests").join("fake-profiles")
+}
+
+/// The arguments that name the fake tree with one of its profiles.
+pub fn fake_image_args(tree: &Path, profile: &str) -> Vec<String> {
+    vec![
+        "--dir".into(),
+        tree.display().to_string(),
+        "--profiles-dir".into(),
+        fake_profiles().display().to_string(),
+        "--profile".into(),
+        profile.into(),
+    ]
+}

@@ -71,8 +71,10 @@ fn pipeline(series: &str) {
     assert_eq!(r.code, 1, "{}", r.stdout);
     let v = r.json();
     assert_eq!(v["passed"], false);
-    let first = v["failures"][0].as_str().unwrap();
-    assert!(first.contains("xc_translate") && first.contains("does not map the system-call entry table"), "{first}");
+    let first = &v["failures"][0];
+    assert_eq!(first["kind"], "check_failed", "{first}");
+    assert_eq!(first["program"], "xc_translate", "{first}");
+    assert!(first["detail"].as_str().unwrap().contains("does not map the system-call entry table"), "{first}");
     let console = std::fs::read_to_string(v["console_log"].as_str().unwrap()).unwrap();
     assert!(!console.contains("XC-RUN-BEGIN probe"), "a rewritten program ran on a stock kernel");
     assert!(!console.contains("segfault") && !console.contains("Kernel panic"));

@@ -127,7 +127,10 @@ impl Cache {
             source_hash: source_hash.to_string(),
             origin: origin.to_string(),
         };
-        write_metadata(&staging.dir.path().join(METADATA_FILE), &tree)?;
+        // The record names the tree relative to the cache root: a moved
+        // cache stays valid (lookup recomputes `root` from the entry).
+        let record = KernelTree { root: self.layout.relative(&tree.root), ..tree.clone() };
+        write_metadata(&staging.dir.path().join(METADATA_FILE), &record)?;
         self.rename_into_place(staging, &entry, source_hash, tree)
     }
 

@@ -1,0 +1,2 @@
+/* the one source file of the fake kernel */
+int fake;

@@ -13,7 +13,8 @@
 //!   nobody else can be filling them.
 
 use crate::layout::{Layout, Stage};
-use crate::publish::{PublishError, Staging};
+use crate::io::PathError;
+use crate::publish::Staging;
 use serde::de::DeserializeOwned;
 use std::fs::{self, File, TryLockError};
 use std::io;
@@ -23,15 +24,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum EntryError {
     /// An I/O operation failed on a path.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// The path.
-        path: PathBuf,
-        /// The underlying error.
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathError),
     /// A record exists but cannot be read as one.
     #[error("cache record {path} is damaged ({message}); remove that entry directory to rebuild it")]
     Corrupt {
@@ -40,13 +34,10 @@ pub enum EntryError {
         /// The parser's complaint.
         message: String,
     },
-    /// Staging or publishing failed.
-    #[error(transparent)]
-    Publish(#[from] PublishError),
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> EntryError + 'a {
-    move |source| EntryError::Io { op, path: path.to_path_buf(), source }
+    move |source| crate::io::at(op, path)(source).into()
 }
 
 /// How an entry was obtained.
@@ -123,25 +114,30 @@ impl Entry {
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(EntryError::Io { op: "read", path, source: e }),
+            Err(e) => return Err(io_err("read", &path)(e)),
         };
         serde_json::from_str(&text).map(Some).map_err(|e| EntryError::Corrupt { path, message: e.to_string() })
+    }
+
+    fn open_lock_file(&self) -> Result<(PathBuf, File), EntryError> {
+        let path = self.layout.lock_file(self.stage, &self.name);
+        let parent = path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(parent).map_err(io_err("create directory", parent))?;
+        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(io_err("open lock file", &path))?;
+        Ok((path, file))
     }
 
     /// Take the entry's lock, calling `on_wait` first when another process
     /// holds it; then remove what dead processes left staged for this key.
     pub fn lock(&self, on_wait: &dyn Fn(&Path)) -> Result<EntryLock, EntryError> {
-        let path = self.layout.lock_file(self.stage, &self.name);
-        let parent = path.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(parent).map_err(io_err("create directory", parent))?;
-        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(io_err("open lock file", &path))?;
+        let (path, file) = self.open_lock_file()?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 on_wait(&path);
                 file.lock().map_err(io_err("lock", &path))?;
             }
-            Err(TryLockError::Error(e)) => return Err(EntryError::Io { op: "lock", path, source: e }),
+            Err(TryLockError::Error(e)) => return Err(io_err("lock", &path)(e)),
         }
         let lock = EntryLock { _file: file, path };
         self.remove_stale_staging()?;
@@ -151,14 +147,11 @@ impl Entry {
     /// Take the lock only if nobody holds it (then clean up as [`lock`](Self::lock)
     /// does); None while another process works on this key.
     pub fn try_lock(&self) -> Result<Option<EntryLock>, EntryError> {
-        let path = self.layout.lock_file(self.stage, &self.name);
-        let parent = path.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(parent).map_err(io_err("create directory", parent))?;
-        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(io_err("open lock file", &path))?;
+        let (path, file) = self.open_lock_file()?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => return Ok(None),
-            Err(TryLockError::Error(e)) => return Err(EntryError::Io { op: "lock", path, source: e }),
+            Err(TryLockError::Error(e)) => return Err(io_err("lock", &path)(e)),
         }
         let lock = EntryLock { _file: file, path };
         self.remove_stale_staging()?;
@@ -175,7 +168,7 @@ impl Entry {
     /// A staging directory that becomes this entry when published. Taking
     /// the lock first is what makes stale-staging cleanup safe.
     pub fn staging(&self, _lock: &EntryLock) -> Result<Staging, EntryError> {
-        Ok(Staging::for_entry(&self.dir())?)
+        Staging::for_entry(&self.dir())
     }
 
     /// Staging directories of this key: only a dead process can have left
@@ -186,7 +179,7 @@ impl Entry {
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(EntryError::Io { op: "list", path: dir, source: e }),
+            Err(e) => return Err(io_err("list", &dir)(e)),
         };
         Ok(entries
             .flatten()
@@ -243,8 +236,6 @@ mod tests {
     enum TestError {
         #[error(transparent)]
         Entry(#[from] EntryError),
-        #[error(transparent)]
-        Publish(#[from] PublishError),
     }
 
     fn load(e: &Entry) -> Result<Option<String>, TestError> {

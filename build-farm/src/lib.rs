@@ -12,11 +12,13 @@
 
 pub mod entry;
 pub mod fingerprint;
+pub mod io;
 pub mod layout;
 pub mod publish;
 
 pub use entry::{get_or_create, Entry, EntryError, EntryLock, Outcome};
 pub use fingerprint::Fingerprint;
+pub use io::{at, PathError};
 pub use layout::{Layout, Stage};
 pub use fingerprint::sha256_hex;
 pub use publish::{publish_dir, write_atomic, write_json_atomic, PublishError, Staging};

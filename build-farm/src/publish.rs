@@ -11,23 +11,12 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Errors while staging or publishing an artifact.
-#[derive(Debug, thiserror::Error)]
-pub enum PublishError {
-    /// An I/O operation failed on a path.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// The path it was done to.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-}
+/// Errors while staging or publishing an artifact (the same type as the
+/// entry errors: stages wrap one `Cache` variant for both).
+pub type PublishError = crate::entry::EntryError;
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> PublishError + 'a {
-    move |source| PublishError::Io { op, path: path.to_path_buf(), source }
+    move |source| crate::io::at(op, path)(source).into()
 }
 
 /// A staging directory that becomes `dest` on [`publish`](Staging::publish)
@@ -99,7 +88,7 @@ pub fn publish_dir(staged: &Path, dest: &Path) -> Result<(), PublishError> {
         }
         Err(e) => {
             let _ = fs::remove_dir_all(staged);
-            Err(PublishError::Io { op: "rename staging directory to", path: dest.to_path_buf(), source: e })
+            Err(io("rename staging directory to", dest)(e))
         }
     }
 }
@@ -110,14 +99,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PublishError> {
     fs::create_dir_all(parent).map_err(io("create directory", parent))?;
     let mut tmp = tempfile::NamedTempFile::new_in(parent).map_err(io("create temporary file in", parent))?;
     tmp.write_all(bytes).map_err(io("write", path))?;
-    tmp.persist(path).map_err(|e| PublishError::Io { op: "rename into", path: path.to_path_buf(), source: e.error })?;
+    tmp.persist(path).map_err(|e| io("rename into", path)(e.error))?;
     Ok(())
 }
 
 /// Serialize `value` as pretty JSON and write it atomically.
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), PublishError> {
     let mut text = serde_json::to_vec_pretty(value)
-        .map_err(|e| PublishError::Io { op: "serialize", path: path.to_path_buf(), source: e.into() })?;
+        .map_err(|e| io("serialize", path)(e.into()))?;
     text.push(b'\n');
     write_atomic(path, &text)
 }

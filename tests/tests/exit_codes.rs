@@ -12,12 +12,15 @@ fn fake(profile: &str, extra: &[&str]) -> Vec<String> {
     v
 }
 
+/// (what, arguments, environment, expected exit code)
+type Row<'a> = (&'a str, Vec<String>, Vec<(&'a str, &'a str)>, i32);
+
 #[test]
 fn every_kind_of_failure_has_its_documented_exit_code() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("c");
     let ok = fake("fake", &[]);
-    let rows: Vec<(&str, Vec<String>, Vec<(&str, &str)>, i32)> = vec![
+    let rows: Vec<Row> = vec![
         ("a good build", ok.clone(), vec![], 0),
         ("boot of a path that is not an image", vec!["--json".into(), "boot".into(), "/not/an/image".into()], vec![], 2),
         ("an unknown profile", fake("no-such-profile", &[]), vec![], 2),

@@ -35,7 +35,7 @@ fn config(e: &ConfigError) -> i32 {
     match e {
         ConfigError::UnknownOptions { .. } | ConfigError::UnknownBase { .. } => USAGE,
         ConfigError::OptionsLost { .. } | ConfigError::Make(_) | ConfigError::Kconfig { .. } => STAGE,
-        ConfigError::Host(_) | ConfigError::Io { .. } | ConfigError::Cache(_) => HOST,
+        ConfigError::Host(_) | ConfigError::Io(_) | ConfigError::Cache(_) => HOST,
     }
 }
 
@@ -43,7 +43,7 @@ fn patch_stage(e: &PatchStageError) -> i32 {
     match e {
         PatchStageError::Patch(crate::patch::PatchError::NotApplicable { .. }) | PatchStageError::Kconfig { .. } => STAGE,
         PatchStageError::Patch(_) => USAGE,
-        PatchStageError::Io { .. } | PatchStageError::Cache(_) => HOST,
+        PatchStageError::Io(_) | PatchStageError::Cache(_) => HOST,
     }
 }
 
@@ -51,7 +51,7 @@ fn build(e: &BuildError) -> i32 {
     match e {
         BuildError::NotAnImage { .. } => USAGE,
         BuildError::Make(_) | BuildError::Damaged { .. } => STAGE,
-        BuildError::Host(_) | BuildError::Io { .. } | BuildError::Cache(_) => HOST,
+        BuildError::Host(_) | BuildError::Io(_) | BuildError::Cache(_) => HOST,
     }
 }
 
@@ -69,7 +69,7 @@ fn boot(e: &BootError) -> i32 {
     match e {
         BootError::Image(e) => build(e),
         BootError::Program { .. } | BootError::Translate(_) => USAGE,
-        BootError::Guest(_) | BootError::Qemu(_) | BootError::Host(_) | BootError::Io { .. } => HOST,
+        BootError::Guest(_) | BootError::Qemu(_) | BootError::Host(_) | BootError::Io(_) | BootError::Record(_) => HOST,
     }
 }
 

@@ -43,24 +43,11 @@ pub enum BootError {
     #[error(transparent)]
     Host(#[from] HostError),
     /// The boot record could not be written.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// Where.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl From<build_farm::PublishError> for BootError {
-    fn from(e: build_farm::PublishError) -> Self {
-        match e {
-            build_farm::PublishError::Io { op, path, source } => BootError::Io { op, path, source },
-        }
-    }
+    #[error(transparent)]
+    Io(#[from] build_farm::PathError),
+    /// The report could not be published.
+    #[error(transparent)]
+    Record(#[from] build_farm::EntryError),
 }
 
 /// Why a boot that ran did not pass: what `report.json` and a matrix cell
@@ -250,7 +237,7 @@ pub fn run(ctx: &Context, req: &BootRequest) -> Result<BootReport, BootError> {
             ctx.layout.boots_dir().join(format!("{name}-{stamp}-{}", std::process::id()))
         }
     };
-    std::fs::create_dir_all(&out_dir).map_err(|source| BootError::Io { op: "create", path: out_dir.clone(), source })?;
+    std::fs::create_dir_all(&out_dir).map_err(build_farm::at("create", &out_dir))?;
     // The initramfs is rebuilt for every boot from embedded programs: a
     // boot in the cache keeps only its console log and report, and with
     // --out the caller's directory keeps the initramfs for inspection.

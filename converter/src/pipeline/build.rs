@@ -90,31 +90,16 @@ pub enum BuildError {
         /// What differs.
         detail: String,
     },
-    /// A file of the build could not be read or written.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// Where.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file could not be read or written.
+    #[error(transparent)]
+    Io(#[from] build_farm::PathError),
     /// The cache entry could not be looked up, locked or published.
     #[error(transparent)]
     Cache(#[from] EntryError),
 }
 
-impl From<build_farm::PublishError> for BuildError {
-    fn from(e: build_farm::PublishError) -> Self {
-        Self::Cache(e.into())
-    }
-}
 
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> BuildError + 'a {
-    move |source| BuildError::Io { op, path: path.to_path_buf(), source }
-}
+use build_farm::at as io_err;
 
 /// One file of the published image directory.
 #[derive(Debug, Clone, Serialize, Deserialize)]

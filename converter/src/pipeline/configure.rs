@@ -82,31 +82,16 @@ pub enum ConfigError {
     /// The host lacks the toolchain.
     #[error(transparent)]
     Host(#[from] HostError),
-    /// A file of the configuration could not be read or written.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// Where.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file could not be read or written.
+    #[error(transparent)]
+    Io(#[from] build_farm::PathError),
     /// The cache entry could not be looked up, locked or published.
     #[error(transparent)]
     Cache(#[from] EntryError),
 }
 
-impl From<build_farm::PublishError> for ConfigError {
-    fn from(e: build_farm::PublishError) -> Self {
-        Self::Cache(e.into())
-    }
-}
 
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> ConfigError + 'a {
-    move |source| ConfigError::Io { op, path: path.to_path_buf(), source }
-}
+use build_farm::at as io_err;
 
 /// The tree a configuration is for: a stock tree, or one converted by a
 /// patch set (so "libos without patches" cannot be written down).

@@ -14,7 +14,7 @@ use crate::profile::Series;
 use crate::source::KernelTree;
 use build_farm::{Entry, EntryError, Layout, Staging, Stage};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Errors of the patch stage.
 #[derive(Debug, thiserror::Error)]
@@ -31,31 +31,16 @@ pub enum PatchStageError {
         #[source]
         source: KconfigError,
     },
-    /// Writing the patched tree or its series failed.
-    #[error("{op} {path}: {source}")]
-    Io {
-        /// What was being done.
-        op: &'static str,
-        /// Where.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file could not be read or written.
+    #[error(transparent)]
+    Io(#[from] build_farm::PathError),
     /// The cache entry could not be looked up, locked or published.
     #[error(transparent)]
     Cache(#[from] EntryError),
 }
 
-impl From<build_farm::PublishError> for PatchStageError {
-    fn from(e: build_farm::PublishError) -> Self {
-        Self::Cache(e.into())
-    }
-}
 
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> PatchStageError + 'a {
-    move |source| PatchStageError::Io { op, path: path.to_path_buf(), source }
-}
+use build_farm::at as io_err;
 
 /// The hand-off from the patch stage.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -114,15 +114,27 @@ pub(crate) fn prepare_host(s: &Session, packages: &[&str], purpose: &str) -> any
     Ok(())
 }
 
-/// Host preparation for getting `spec`'s image: the kernel build toolchain.
-/// (Debian's linux-source package is fetched by `pull` itself: it is the
-/// input, not a tool.)
-pub(crate) fn prepare_host_for_image(s: &Session, spec: &ImageSpec) -> anyhow::Result<()> {
-    let mut packages = crate::host::KERNEL_BUILD_PACKAGES.to_vec();
-    if matches!(spec.source, SourceSpec::Git { .. }) {
-        packages.push("git");
+/// Host preparation for pulling `source`: Debian's linux-source-X.Y
+/// package for `--kernel X.Y`, git for `--git`.
+pub(crate) fn prepare_host_for_source(s: &Session, source: &SourceSpec) -> anyhow::Result<()> {
+    match source {
+        SourceSpec::Debian { series } => {
+            // An invalid series is the pull stage's error to report, by name.
+            if let Ok(package) = crate::source::debian_package_name(series) {
+                prepare_host(s, &[package.as_str()], "the kernel source")?;
+            }
+        }
+        SourceSpec::Git { .. } => prepare_host(s, &["git"], "reading the git repository")?,
+        SourceSpec::Tarball { .. } | SourceSpec::Dir(_) => {}
     }
-    prepare_host(s, &packages, "kernel build")
+    Ok(())
+}
+
+/// Host preparation for getting `spec`'s image: its source and the kernel
+/// build toolchain.
+pub(crate) fn prepare_host_for_image(s: &Session, spec: &ImageSpec) -> anyhow::Result<()> {
+    prepare_host_for_source(s, &spec.source)?;
+    prepare_host(s, crate::host::KERNEL_BUILD_PACKAGES, "kernel build")
 }
 
 pub use exit_codes::exit;

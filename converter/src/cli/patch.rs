@@ -61,6 +61,7 @@ pub struct PatchArgs {
 
 /// Run `analyze`.
 pub fn exec_analyze(ctx: &Session, args: &AnalyzeArgs) -> anyhow::Result<()> {
+    super::prepare_host_for_source(ctx, &args.source.spec())?;
     let set = args.set.load()?;
     let (tree, _) = pipeline::pull::run(ctx, &args.source.spec())?;
     let plan = pipeline::patch::plan(&tree, &set)?;
@@ -93,6 +94,7 @@ pub fn exec_analyze(ctx: &Session, args: &AnalyzeArgs) -> anyhow::Result<()> {
 
 /// Run `patch`.
 pub fn exec_patch(ctx: &Session, args: &PatchArgs) -> anyhow::Result<()> {
+    super::prepare_host_for_source(ctx, &args.source.spec())?;
     let set = args.set.load()?;
     let (tree, _) = pipeline::pull::run(ctx, &args.source.spec())?;
     let patched = pipeline::patch::run(ctx, &tree, &set)?;

@@ -17,6 +17,7 @@ pub struct Args {
 
 /// Run `pull`.
 pub fn exec(ctx: &Session, args: &Args) -> anyhow::Result<()> {
+    super::prepare_host_for_source(ctx, &args.source.spec())?;
     let (tree, hit) = pipeline::pull::run(ctx, &args.source.spec())?;
     let value = serde_json::json!({"tree": tree, "cache_hit": hit});
     let human = format!(

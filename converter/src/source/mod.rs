@@ -31,6 +31,11 @@ pub use version::{KernelVersion, VersionError};
 
 use cache::Cache;
 
+/// The Debian package that ships the source of kernel series `series`.
+pub fn debian_package_name(series: &str) -> Result<String, SourceError> {
+    debian::package_name(series)
+}
+
 /// Where a kernel tree comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceSpec {

@@ -12,4 +12,4 @@ pub mod publish;
 
 pub use fingerprint::Fingerprint;
 pub use fingerprint::sha256_hex;
-pub use publish::{publish_dir, write_atomic, write_json_atomic, PublishError, Staging};
+pub use publish::{publish_dir, write_atomic, write_atomic_with_mode, write_json_atomic, PublishError, Staging};

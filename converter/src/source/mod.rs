@@ -88,8 +88,14 @@ pub enum PullEvent {
 /// Why a source could not be pulled. Every variant names the input or path.
 #[derive(Debug, Error)]
 pub enum SourceError {
-    #[error("`{}` is not a Linux kernel tree: missing {}", root.display(), missing.join(", "))]
-    NotAKernelTree { root: PathBuf, missing: Vec<String> },
+    /// `input` is the user's input as they named it (`` `/src/linux` ``,
+    /// `tarball /x.tar.xz`), never a scratch path that no longer exists.
+    #[error("{input} is not a Linux kernel tree: missing {}", missing.join(", "))]
+    NotAKernelTree { input: String, missing: Vec<String> },
+    #[error("{what} `{}` does not exist", path.display())]
+    NoSuchInput { what: &'static str, path: PathBuf },
+    #[error("`{}` is empty, not a tarball", path.display())]
+    EmptyArchive { path: PathBuf },
     #[error("cannot extract {archive}: {source}")]
     Extract {
         archive: String,
@@ -122,6 +128,10 @@ pub enum SourceError {
     UnsupportedFile { path: PathBuf },
     #[error("symlink `{}` points outside the tree: {reason}", path.display())]
     SymlinkEscapes { path: PathBuf, reason: String },
+    /// A link judged against the tree as published (top directory
+    /// stripped); `link` is relative to that tree.
+    #[error("{input}: symlink `{}` points outside the tree: {reason}", link.display())]
+    LinkOutsideTree { input: String, link: PathBuf, reason: String },
     #[error("cache metadata `{}` is unreadable: {message}", path.display())]
     CacheCorrupt { path: PathBuf, message: String },
     #[error("`{}`: {source}", path.display())]
@@ -224,6 +234,9 @@ fn pull_dir(
 ) -> Result<PullOutcome, SourceError> {
     // Check before hashing: a wrong path should fail fast, not after
     // reading gigabytes.
+    if !dir.is_dir() {
+        return Err(SourceError::NoSuchInput { what: "directory", path: dir.to_path_buf() });
+    }
     tree::inspect_kernel_tree(dir)?;
     progress(PullEvent::Hashing {
         what: dir.display().to_string(),

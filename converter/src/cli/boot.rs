@@ -29,7 +29,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Accel::Tcg)]
     pub accel: Accel,
     /// Kill the VM and fail after this many seconds.
-    #[arg(long, value_name = "S", default_value_t = 180)]
+    #[arg(long, value_name = "S", default_value_t = 180, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
     /// Guest memory in MiB.
     #[arg(long, default_value_t = 256)]

@@ -13,8 +13,9 @@ pub struct SourceArgs {
     /// A kernel tarball (.tar, .tar.gz, .tar.xz); its top directory is stripped.
     #[arg(long, value_name = "PATH", conflicts_with_all = ["dir", "git"])]
     pub tarball: Option<PathBuf>,
-    /// Refuse the tarball unless its sha256 is this.
-    #[arg(long, value_name = "HEX", requires = "tarball")]
+    /// Refuse the tarball (--tarball, or Debian's for --kernel) unless its sha256 is this.
+    // A directory or a git commit has no file to check: refused, not ignored.
+    #[arg(long, value_name = "HEX", conflicts_with_all = ["dir", "git"])]
     pub sha256: Option<String>,
     /// A kernel source directory (copied into the cache, never modified).
     #[arg(long, value_name = "PATH", conflicts_with = "git")]
@@ -23,7 +24,9 @@ pub struct SourceArgs {
     #[arg(long, value_name = "REPO", requires = "git_ref")]
     pub git: Option<PathBuf>,
     /// ...and the commit, tag or branch to take from it.
-    #[arg(long = "ref", value_name = "REF", requires = "git")]
+    // clap drops `requires` when another source flag is present, so the
+    // conflicts are spelt out: `--dir D --ref R` must not pass silently.
+    #[arg(long = "ref", value_name = "REF", requires = "git", conflicts_with_all = ["kernel", "tarball", "dir"])]
     pub git_ref: Option<String>,
 }
 
@@ -42,14 +45,14 @@ impl SourceArgs {
         if let (Some(repo), Some(rev)) = (&self.git, &self.git_ref) {
             return SourceSpec::Git { repo: repo.clone(), rev: rev.clone() };
         }
-        SourceSpec::Debian { series: self.kernel.clone().unwrap_or_else(|| DEFAULT_KERNEL.to_string()) }
+        SourceSpec::Debian { series: self.kernel.clone().unwrap_or_else(|| DEFAULT_KERNEL.to_string()), sha256: self.sha256.clone() }
     }
 
     /// These flags as they would be typed again (for reproducers).
     pub fn to_command_line(&self) -> String {
         let q = |p: &PathBuf| shell_quote(&p.display().to_string());
         match self.spec() {
-            SourceSpec::Debian { series } => format!("--kernel {series}"),
+            SourceSpec::Debian { series, sha256 } => format!("--kernel {series}{}", sha256.map(|s| format!(" --sha256 {s}")).unwrap_or_default()),
             SourceSpec::Tarball { path, sha256 } => {
                 format!("--tarball {}{}", q(&path), sha256.map(|s| format!(" --sha256 {s}")).unwrap_or_default())
             }

@@ -34,8 +34,12 @@ use cache::Cache;
 /// Where a kernel tree comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceSpec {
-    /// Debian's `linux-source-<series>` package (installed on demand).
-    Debian { series: String },
+    /// Debian's `linux-source-<series>` package (installed on demand),
+    /// optionally pinned by the SHA-256 of its tarball.
+    Debian {
+        series: String,
+        sha256: Option<String>,
+    },
     /// A `.tar`, `.tar.gz` or `.tar.xz`, optionally pinned by SHA-256.
     Tarball {
         path: PathBuf,
@@ -161,7 +165,9 @@ pub fn pull(
 ) -> Result<PullOutcome, SourceError> {
     let cache = Cache::new(cache_root);
     match spec {
-        SourceSpec::Debian { series } => pull_debian(&cache, series, progress),
+        SourceSpec::Debian { series, sha256 } => {
+            pull_debian(&cache, series, sha256.as_deref(), progress)
+        }
         SourceSpec::Tarball { path, sha256 } => {
             let origin = format!("tarball {}", path.display());
             pull_tarball(&cache, path, sha256.as_deref(), &origin, progress)
@@ -174,12 +180,16 @@ pub fn pull(
 fn pull_debian(
     cache: &Cache,
     series: &str,
+    expected_sha256: Option<&str>,
     progress: &dyn Fn(PullEvent),
 ) -> Result<PullOutcome, SourceError> {
     let package = debian::package_name(series)?;
+    if let Some(given) = expected_sha256 {
+        archive::normalize_sha256(given)?; // a typo is refused before apt runs
+    }
     let path = debian::locate_or_install(&package, progress)?;
     let origin = format!("debian {package} ({})", path.display());
-    let outcome = pull_tarball(cache, &path, None, &origin, progress)?;
+    let outcome = pull_tarball(cache, &path, expected_sha256, &origin, progress)?;
     let found = outcome.tree.version.series();
     if found != series {
         return Err(SourceError::SeriesMismatch {

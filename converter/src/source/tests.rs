@@ -699,6 +699,7 @@ fn invalid_debian_series_is_refused_without_apt() {
     let err = pull(
         &SourceSpec::Debian {
             series: "6.1; rm".into(),
+            sha256: None,
         },
         Path::new("/nonexistent"),
         &quiet,
@@ -716,6 +717,7 @@ fn pulls_real_debian_linux_source_6_1() {
     let outcome = pull(
         &SourceSpec::Debian {
             series: "6.1".into(),
+            sha256: None,
         },
         cache.path(),
         &|e| {
@@ -731,6 +733,7 @@ fn pulls_real_debian_linux_source_6_1() {
     let again = pull(
         &SourceSpec::Debian {
             series: "6.1".into(),
+            sha256: None,
         },
         cache.path(),
         &quiet,

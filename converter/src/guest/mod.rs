@@ -13,6 +13,7 @@ mod translate;
 use std::path::{Path, PathBuf};
 
 pub use busybox::{find_busybox, BUSYBOX_APPLETS, BUSYBOX_PACKAGE};
+pub(crate) use busybox::check_static_elf;
 pub use initramfs::{init_script, write_initramfs, InitramfsSpec};
 pub use translate::{translate, ExtraFile, TranslateError, Translated, TranslatedFile, GUARD, GUEST_LIBC_DIR};
 

@@ -292,6 +292,14 @@ impl Catalog {
 pub fn parse_profile(origin: &str, text: &str) -> Result<ProfileFile, ProfileError> {
     let file: ProfileFile = toml::from_str(text).map_err(|e| ProfileError::Invalid { origin: origin.to_string(), message: e.to_string() })?;
     for block in std::iter::once(&file.options).chain(file.when.iter().map(|w| &w.options)) {
+        // Names become `.config` lines: `"X=y\nCONFIG_Y"` must not inject one.
+        let names = block.enable.iter().chain(&block.module).chain(&block.disable).chain(block.set.keys()).chain(&file.overrides);
+        if let Some(bad) = names.map(|n| normalize(n)).find(|n| n.is_empty() || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')) {
+            return Err(ProfileError::Invalid {
+                origin: origin.to_string(),
+                message: format!("{bad:?} is not a Kconfig option name (letters, digits and _ only)"),
+            });
+        }
         for (option, value) in &block.set {
             set_value_text(value).map_err(|why| ProfileError::Invalid {
                 origin: origin.to_string(),

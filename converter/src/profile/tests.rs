@@ -146,3 +146,13 @@ fn set_values_of_the_wrong_type_are_refused_when_loaded() {
     assert_eq!(r.options["CMDLINE"].setting, Setting::Value("a\\b".into()));
     assert_eq!(r.options["X"].setting, Setting::Yes);
 }
+
+#[test]
+fn option_names_that_are_not_symbols_are_refused() {
+    for name in ["A B", "X=y\\nCONFIG_Y", "", "CONFIG_"] {
+        let text = format!("enable = [\"{name}\"]\n");
+        let c = catalog(&[("bad", &text)]);
+        let err = c.resolve("bad", Series(6, 1)).expect_err(name).to_string();
+        assert!(err.contains("is not a Kconfig option name"), "{name:?}: {err}");
+    }
+}

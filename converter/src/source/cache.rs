@@ -143,7 +143,7 @@ impl Cache {
 
 /// If `dir` holds exactly one entry and it is a real directory, that is the
 /// archive's top-level folder (`linux-source-6.1/`) and the tree lives in it.
-fn single_top_dir(dir: &Path) -> Result<Option<PathBuf>, SourceError> {
+pub(crate) fn single_top_dir(dir: &Path) -> Result<Option<PathBuf>, SourceError> {
     let mut entries = fs::read_dir(dir).map_err(SourceError::io(dir))?;
     let first = match entries.next() {
         Some(entry) => entry.map_err(SourceError::io(dir))?,

@@ -156,6 +156,15 @@ impl SourceError {
     }
 }
 
+/// The tree `pull` would publish from a filled unpack directory (its single
+/// top directory, or itself), or None when a link in that tree leads outside
+/// it: the checks [`pull`] makes before publishing, for the fuzz targets.
+#[doc(hidden)]
+pub fn published_tree_check(unpack: &Path) -> Result<Option<PathBuf>, SourceError> {
+    let root = cache::single_top_dir(unpack)?.unwrap_or_else(|| unpack.to_path_buf());
+    Ok(tree::find_link_outside(&root)?.is_none().then_some(root))
+}
+
 /// Obtain the kernel tree described by `spec` in the cache under
 /// `cache_root`, unpacking it only if no entry for its content exists yet.
 pub fn pull(

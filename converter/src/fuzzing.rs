@@ -16,9 +16,12 @@ use std::path::{Path, PathBuf};
 use crate::kconfig::{self, DotConfig, Expr, KconfigDb, Tristate, Values};
 use crate::profile::{Catalog, Series, Setting};
 
+/// A property: panics when `data` breaks it.
+pub type Property = fn(&[u8]);
+
 /// Fuzz targets, by name: the directory names under `fuzz/corpus/` and
 /// `fuzz/fuzz_targets/`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Property)] = &[
     ("tar_extract", tar_extract),
     ("kconfig_parse", kconfig_parse),
     ("kconfig_expr", kconfig_expr),

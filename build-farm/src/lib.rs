@@ -21,4 +21,4 @@ pub use fingerprint::Fingerprint;
 pub use io::{at, PathError};
 pub use layout::{Layout, Stage};
 pub use fingerprint::sha256_hex;
-pub use publish::{publish_dir, write_atomic, write_json_atomic, PublishError, Staging};
+pub use publish::{publish_dir, write_atomic, write_atomic_with_mode, write_json_atomic, PublishError, Staging};

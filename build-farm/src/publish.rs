@@ -95,10 +95,25 @@ pub fn publish_dir(staged: &Path, dest: &Path) -> Result<(), PublishError> {
 
 /// Write `bytes` to `path` through a temporary file in the same directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PublishError> {
-    let parent = path.parent().unwrap_or(Path::new("."));
+    write_atomic_with_mode(path, bytes, DEFAULT_FILE_MODE)
+}
+
+/// Mode of files written by [`write_atomic`]: what every other artifact of
+/// a cache entry has (a temporary file would otherwise keep its 0600).
+pub const DEFAULT_FILE_MODE: u32 = 0o644;
+
+/// [`write_atomic`] with the file's permission bits: the mode is set on the
+/// temporary file before the rename, so the file never appears with another.
+pub fn write_atomic_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), PublishError> {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
     fs::create_dir_all(parent).map_err(io("create directory", parent))?;
     let mut tmp = tempfile::NamedTempFile::new_in(parent).map_err(io("create temporary file in", parent))?;
     tmp.write_all(bytes).map_err(io("write", path))?;
+    tmp.as_file().set_permissions(fs::Permissions::from_mode(mode)).map_err(io("set the mode of", path))?;
     tmp.persist(path).map_err(|e| io("rename into", path)(e.error))?;
     Ok(())
 }
@@ -139,6 +154,18 @@ mod tests {
         b.publish().unwrap();
         assert_eq!(fs::read(dest.join("f")).unwrap(), b"first");
         assert_eq!(fs::read_dir(root.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn atomic_files_get_the_artifact_mode_or_the_one_asked_for() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let p = root.path().join("manifest.json");
+        write_json_atomic(&p, &serde_json::json!({})).unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o7777, 0o644);
+        let x = root.path().join("prog");
+        write_atomic_with_mode(&x, b"\x7fELF", 0o750).unwrap();
+        assert_eq!(fs::metadata(&x).unwrap().permissions().mode() & 0o7777, 0o750);
     }
 
     #[test]

@@ -7,6 +7,8 @@
 
 pub mod cli;
 pub mod container;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guest;
 pub mod host;
 pub mod kconfig;

@@ -44,3 +44,38 @@ fn scan_reports_every_syscall_of_libc_with_a_reason_when_left_alone() {
     assert_eq!(r.code, 2, "a non-ELF file must be refused as a bad request: {}", r.stderr);
     assert!(r.stderr.contains("/etc/hostname"), "{}", r.stderr);
 }
+
+#[test]
+fn rewrite_in_place_and_through_a_symlink_keeps_the_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    let prog = work.path().join("busybox");
+    std::fs::copy("/bin/busybox", &prog).unwrap();
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o750)).unwrap();
+    let before = std::fs::read(&prog).unwrap();
+    // In place: F F.
+    xc(work.path(), &["abom", "rewrite", prog.to_str().unwrap(), prog.to_str().unwrap()]).expect_code(0);
+    assert_eq!(mode(&prog), 0o750, "in-place rewrite changed the mode");
+    let after = std::fs::read(&prog).unwrap();
+    assert_eq!(after.len(), before.len());
+    assert_ne!(after, before, "nothing was rewritten");
+    // OUT is a symlink to a file: the file is written, the link stays a link.
+    let target = work.path().join("target");
+    std::fs::write(&target, b"old").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = work.path().join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let orig = work.path().join("orig");
+    std::fs::write(&orig, &before).unwrap();
+    std::fs::set_permissions(&orig, std::fs::Permissions::from_mode(0o750)).unwrap();
+    xc(work.path(), &["abom", "rewrite", orig.to_str().unwrap(), link.to_str().unwrap()]).expect_code(0);
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link was replaced");
+    assert_eq!(std::fs::read(&target).unwrap(), after);
+    assert_eq!(mode(&target), 0o750);
+    // IN is a symlink to OUT (one file under two names).
+    let inlink = work.path().join("inlink");
+    std::os::unix::fs::symlink(&orig, &inlink).unwrap();
+    xc(work.path(), &["abom", "rewrite", inlink.to_str().unwrap(), orig.to_str().unwrap()]).expect_code(0);
+    assert_eq!(mode(&orig), 0o750);
+}

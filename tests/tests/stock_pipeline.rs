@@ -41,6 +41,12 @@ fn pipeline(series: &str) {
     assert_eq!(m["image_size"].as_u64().unwrap(), std::fs::metadata(dir.join("bzImage")).unwrap().len());
     assert!(m["reproduce"].as_str().unwrap().contains(&format!("--kernel {series} --profile minimal")));
     assert!(dir.file_name().unwrap().to_string_lossy().ends_with(&m["build_key"].as_str().unwrap()[..16]));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.join("manifest.json")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644, "manifest.json must be readable like the other artifacts");
+    if series == "6.1" {
+        same_key_same_bytes_in_another_cache(&m, &dir);
+    }
 
     // the same inputs again: a cache hit, same directory, plain output ends with it.
     let t = Instant::now();
@@ -78,6 +84,24 @@ fn pipeline(series: &str) {
     let console = std::fs::read_to_string(v["console_log"].as_str().unwrap()).unwrap();
     assert!(!console.contains("XC-RUN-BEGIN probe"), "a rewritten program ran on a stock kernel");
     assert!(!console.contains("segfault") && !console.contains("Kernel panic"));
+}
+
+/// The same key built in a fresh cache (another directory, so other source
+/// and object paths) gives the same bytes: the date, user, host, build
+/// number and paths the kernel embeds are pinned. (ccache makes this
+/// second build cheap; it was ~77% hits here.)
+fn same_key_same_bytes_in_another_cache(manifest: &serde_json::Value, dir: &std::path::Path) {
+    let other = tempfile::tempdir_in(xc_tests::workspace().join("target")).unwrap();
+    let again = xc(other.path(), &["--json", "build", "--kernel", "6.1", "--profile", "minimal"]).expect_code(0).json();
+    assert_eq!(again["cache_hit"], false, "a fresh cache cannot hold the image");
+    let m2 = &again["manifest"];
+    assert_eq!(m2["build_key"], manifest["build_key"], "one input, one key");
+    let sha = |m: &serde_json::Value, file: &str| m["artifacts"].as_array().unwrap().iter().find(|a| a["file"] == file).unwrap()["sha256"].clone();
+    for file in ["bzImage", "vmlinux"] {
+        assert_eq!(sha(m2, file), sha(manifest, file), "{file} differs between two builds of one key ({} and {})", dir.display(), again["output_dir"]);
+    }
+    let uname = String::from_utf8_lossy(&std::fs::read(dir.join("vmlinux")).unwrap()).contains("xc-convert@xc-convert");
+    assert!(uname, "the build user and host are pinned");
 }
 
 #[test]

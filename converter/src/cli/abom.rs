@@ -58,6 +58,17 @@ fn human(report: &abom::Report) -> String {
     s
 }
 
+/// Where writing OUT lands: a symlink is followed to its file (as `cp`
+/// does), so the link stays a link; a dangling link or a new name is
+/// written as given.
+fn write_target(output: &std::path::Path) -> PathBuf {
+    let is_link = std::fs::symlink_metadata(output).is_ok_and(|m| m.file_type().is_symlink());
+    match output.canonicalize() {
+        Ok(real) if is_link => real,
+        _ => output.to_path_buf(),
+    }
+}
+
 /// Run `abom`.
 pub fn exec(ctx: &Session, args: &Args) -> anyhow::Result<()> {
     match &args.action {
@@ -67,11 +78,12 @@ pub fn exec(ctx: &Session, args: &Args) -> anyhow::Result<()> {
             super::emit(&ctx.ui, &report, &human(&report));
         }
         Action::Rewrite { input, output, report: report_path } => {
+            // The mode is read before anything is written: IN and OUT may be
+            // one file (in place) or one may be a link to the other.
+            let mode = std::fs::metadata(input).map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?.permissions().mode() & 0o7777;
             let bytes = std::fs::read(input).map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
             let (out, report) = abom::rewrite(&bytes).map_err(|e| anyhow::Error::new(e).context(input.display().to_string()))?;
-            build_farm::write_atomic(output, &out)?;
-            let mode = std::fs::metadata(input)?.permissions().mode();
-            std::fs::set_permissions(output, std::fs::Permissions::from_mode(mode))?;
+            build_farm::write_atomic_with_mode(&write_target(output), &out, mode)?;
             if let Some(p) = report_path {
                 build_farm::write_json_atomic(p, &report)?;
             }

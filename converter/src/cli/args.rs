@@ -116,7 +116,7 @@ mod tests {
     #[test]
     fn the_reproduce_line_parses_back_into_the_same_spec() {
         let specs = [
-            ImageSpec { source: SourceSpec::Debian { series: "6.12".into() }, profile: ProfileRef { name: "net".into(), dir: None }, mode: Mode::Libos },
+            ImageSpec { source: SourceSpec::Debian { series: "6.12".into(), sha256: Some("cd".repeat(32)) }, profile: ProfileRef { name: "net".into(), dir: None }, mode: Mode::Libos },
             ImageSpec {
                 source: SourceSpec::Tarball { path: "/tmp/a b/linux.tar.xz".into(), sha256: Some("ab".repeat(32)) },
                 profile: ProfileRef { name: "my profile.toml".into(), dir: Some("/p's".into()) },
@@ -140,7 +140,7 @@ mod tests {
     #[test]
     fn defaults_are_one_set() {
         let spec = parse_build(&[]);
-        assert_eq!(spec.source, SourceSpec::Debian { series: super::super::source_args::DEFAULT_KERNEL.into() });
+        assert_eq!(spec.source, SourceSpec::Debian { series: super::super::source_args::DEFAULT_KERNEL.into(), sha256: None });
         assert_eq!((spec.profile.name.as_str(), spec.mode), ("minimal", Mode::Stock));
     }
 }

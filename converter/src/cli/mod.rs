@@ -118,7 +118,7 @@ pub(crate) fn prepare_host(s: &Session, packages: &[&str], purpose: &str) -> any
 /// package for `--kernel X.Y`, git for `--git`.
 pub(crate) fn prepare_host_for_source(s: &Session, source: &SourceSpec) -> anyhow::Result<()> {
     match source {
-        SourceSpec::Debian { series } => {
+        SourceSpec::Debian { series, .. } => {
             // An invalid series is the pull stage's error to report, by name.
             if let Ok(package) = crate::source::debian_package_name(series) {
                 prepare_host(s, &[package.as_str()], "the kernel source")?;
@@ -153,9 +153,43 @@ pub(crate) fn emit<T: serde::Serialize>(ui: &Ui, value: &T, human: &str) {
     }
 }
 
+/// A command line clap refused (or `--help`/`--version`, which are not
+/// errors): clap's text on stderr as always, and with `--json` the same
+/// `{error, causes, exit_code}` object on stdout as every other error, so a
+/// pipeline reading stdout always gets one.
+fn usage_error(err: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+        let _ = err.print();
+        return 0;
+    }
+    let _ = err.print();
+    if json_requested(std::env::args_os().skip(1)) {
+        // clap's first paragraph is the error (with the argument it names on
+        // the next lines); the rest (usage, hints) are the causes.
+        let text = err.render().to_string();
+        let (head, rest) = text.split_once("\n\n").unwrap_or((&text, ""));
+        let error = head.lines().map(str::trim).collect::<Vec<_>>().join(" ");
+        let error = error.trim_start_matches("error: ").to_string();
+        let causes: Vec<String> = rest.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+        let v = serde_json::json!({"error": error, "causes": causes, "exit_code": exit::USAGE});
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    }
+    exit::USAGE
+}
+
+/// Whether `--json` is among the arguments (before a `--`), for when clap
+/// could not parse them into a [`Cli`].
+fn json_requested(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    args.take_while(|a| a != "--").any(|a| a == "--json")
+}
+
 /// Parse the process arguments, run, and return the exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(err),
+    };
     let ui = Ui { json: cli.json, verbose: cli.verbose };
     let reporter = Arc::new(reporter::Terminal::new(ui.clone()));
     let ctx = Context::new(cli.cache.clone().unwrap_or_else(Context::default_cache), reporter);

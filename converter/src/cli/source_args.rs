@@ -13,8 +13,9 @@ pub struct SourceArgs {
     /// A kernel tarball (.tar, .tar.gz, .tar.xz); its top directory is stripped.
     #[arg(long, value_name = "PATH", conflicts_with_all = ["dir", "git"])]
     pub tarball: Option<PathBuf>,
-    /// Refuse the tarball unless its sha256 is this.
-    #[arg(long, value_name = "HEX", requires = "tarball")]
+    /// Refuse the tarball (--tarball, or Debian's for --kernel) unless its sha256 is this.
+    // A directory or a git commit has no file to check: refused, not ignored.
+    #[arg(long, value_name = "HEX", conflicts_with_all = ["dir", "git"])]
     pub sha256: Option<String>,
     /// A kernel source directory (copied into the cache, never modified).
     #[arg(long, value_name = "PATH", conflicts_with = "git")]
@@ -23,7 +24,9 @@ pub struct SourceArgs {
     #[arg(long, value_name = "REPO", requires = "git_ref")]
     pub git: Option<PathBuf>,
     /// ...and the commit, tag or branch to take from it.
-    #[arg(long = "ref", value_name = "REF", requires = "git")]
+    // clap drops `requires` when another source flag is present, so the
+    // conflicts are spelt out: `--dir D --ref R` must not pass silently.
+    #[arg(long = "ref", value_name = "REF", requires = "git", conflicts_with_all = ["kernel", "tarball", "dir"])]
     pub git_ref: Option<String>,
 }
 
@@ -42,7 +45,7 @@ impl SourceArgs {
         if let (Some(repo), Some(rev)) = (&self.git, &self.git_ref) {
             return SourceSpec::Git { repo: repo.clone(), rev: rev.clone() };
         }
-        SourceSpec::Debian { series: self.kernel.clone().unwrap_or_else(|| DEFAULT_KERNEL.to_string()) }
+        SourceSpec::Debian { series: self.kernel.clone().unwrap_or_else(|| DEFAULT_KERNEL.to_string()), sha256: self.sha256.clone() }
     }
 }
 
@@ -50,7 +53,13 @@ impl SourceArgs {
 pub fn source_flags(spec: &SourceSpec) -> Vec<String> {
     let p = |p: &PathBuf| p.display().to_string();
     match spec {
-        SourceSpec::Debian { series } => vec!["--kernel".into(), series.clone()],
+        SourceSpec::Debian { series, sha256 } => {
+            let mut v = vec!["--kernel".into(), series.clone()];
+            if let Some(s) = sha256 {
+                v.extend(["--sha256".into(), s.clone()]);
+            }
+            v
+        }
         SourceSpec::Tarball { path, sha256 } => {
             let mut v = vec!["--tarball".into(), p(path)];
             if let Some(s) = sha256 {

@@ -59,7 +59,8 @@ pub(crate) fn check_static_elf(bytes: &[u8]) -> Result<(), String> {
     let phentsize = u64::from(le_u16(bytes, 0x36).ok_or("truncated header")?);
     let phnum = u64::from(le_u16(bytes, 0x38).ok_or("truncated header")?);
     for i in 0..phnum {
-        let offset = usize::try_from(phoff + i * phentsize).map_err(|_| "bad phoff")?;
+        let at = i.checked_mul(phentsize).and_then(|o| o.checked_add(phoff)).ok_or("bad phoff")?;
+        let offset = usize::try_from(at).map_err(|_| "bad phoff")?;
         let p_type = le_u32(bytes, offset).ok_or("truncated program headers")?;
         if p_type == PT_INTERP {
             return Err("dynamically linked (has PT_INTERP)".into());
@@ -69,15 +70,15 @@ pub(crate) fn check_static_elf(bytes: &[u8]) -> Result<(), String> {
 }
 
 fn le_u16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
+    Some(u16::from_le_bytes(b.get(at..at.checked_add(2)?)?.try_into().ok()?))
 }
 
 fn le_u32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    Some(u32::from_le_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
 }
 
 fn le_u64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+    Some(u64::from_le_bytes(b.get(at..at.checked_add(8)?)?.try_into().ok()?))
 }
 
 #[cfg(test)]

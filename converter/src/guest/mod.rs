@@ -13,6 +13,7 @@ mod translate;
 use std::path::{Path, PathBuf};
 
 pub use busybox::{find_busybox, BUSYBOX_APPLETS, BUSYBOX_PACKAGE};
+pub(crate) use busybox::check_static_elf;
 pub use initramfs::{init_script, write_initramfs, InitramfsSpec};
 pub use translate::{translate, ExtraFile, TranslateError, Translated, TranslatedFile, GUARD, GUEST_LIBC_DIR};
 
@@ -63,6 +64,12 @@ impl GuestPayload {
             path: path.to_owned(),
             source,
         })?;
+        // A dynamic executable would die in the guest as "exit status 127"
+        // (no loader, no libc in the initramfs): say why before booting.
+        // Non-ELF files (scripts) are left to the guest's shell.
+        if bytes.starts_with(b"\x7fELF") {
+            busybox::check_static_elf(&bytes).map_err(|reason| GuestError::NotStatic { path: path.to_owned(), reason })?;
+        }
         Ok(Self { name: name.to_owned(), bytes })
     }
 }
@@ -94,6 +101,8 @@ pub enum GuestError {
     InvalidName { name: String },
     #[error("duplicate guest program name {name:?} in initramfs spec")]
     DuplicateName { name: String },
+    #[error("guest program {path} cannot run in the initramfs: {reason}; it has no dynamic loader or libc, so link the program statically (gcc -static)")]
+    NotStatic { path: PathBuf, reason: String },
     #[error("cannot read guest program {path}")]
     ReadPayload { path: PathBuf, #[source] source: std::io::Error },
     #[error("busybox not found (looked in {searched}); install it with `apt-get install {BUSYBOX_PACKAGE}`")]
@@ -138,6 +147,18 @@ mod tests {
         assert_eq!(&probe.bytes[..4], b"\x7fELF");
         assert!(builtin_programs().iter().any(|p| p.name == "probe"));
         busybox::check_static_elf(probe.bytes).expect("probe is static");
+    }
+
+    #[test]
+    fn dynamic_program_files_are_refused_as_not_static() {
+        let err = GuestPayload::from_file("ls", Path::new("/bin/ls")).unwrap_err();
+        assert!(matches!(err, GuestError::NotStatic { .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("/bin/ls") && text.contains("statically") && text.contains("PT_INTERP"), "{text}");
+        let dir = tempfile::tempdir().unwrap();
+        let probe = dir.path().join("probe");
+        std::fs::write(&probe, find("probe").unwrap().bytes).unwrap();
+        GuestPayload::from_file("probe", &probe).expect("a static program is accepted");
     }
 
     #[test]

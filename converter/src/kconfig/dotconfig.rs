@@ -84,12 +84,37 @@ fn parse_assignment(line: &str) -> Option<(&str, &str)> {
     valid.then_some((name, value))
 }
 
-/// Remove surrounding double quotes and kconfig's backslash escapes.
-pub(crate) fn unquote(value: &str) -> String {
-    match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
-        Some(inner) => inner.replace("\\\"", "\"").replace("\\\\", "\\"),
-        None => value.to_string(),
+/// A string value as Kconfig writes it in `.config`: in double quotes, with
+/// `"` and `\` escaped by a backslash (confdata.c's `conf_write_symbol`).
+pub fn quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
     }
+    out.push('"');
+    out
+}
+
+/// Remove surrounding double quotes and Kconfig's backslash escapes (a
+/// backslash takes the next character literally, as Kconfig reads it), the
+/// inverse of [`quote`]. An unquoted value is returned as it is.
+pub fn unquote(value: &str) -> String {
+    let Some(inner) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).filter(|_| value.len() >= 2) else {
+        return value.to_string();
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Plain evaluation against a `.config`: absent symbols are n.
@@ -102,6 +127,18 @@ impl Values for DotConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn string_quoting_round_trips() {
+        for s in ["", "plain", "a\\b", "say \"hi\"", "\\", "\\\"", "x\\\\y\"", "ünï"] {
+            let q = quote(s);
+            assert_eq!(unquote(&q), s, "{s:?} -> {q}");
+            let c = DotConfig::parse(&format!("CONFIG_S={q}\n"));
+            assert_eq!(c.value("S"), s);
+        }
+        assert_eq!(quote("a\\b"), r#""a\\b""#);
+        assert_eq!(unquote("\""), "\"", "a lone quote is not a quoted string");
+    }
 
     #[test]
     fn parses_values_and_unset() {

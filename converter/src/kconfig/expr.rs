@@ -111,7 +111,7 @@ impl fmt::Display for Expr {
         match self {
             Expr::Symbol(s) | Expr::Macro(s) => f.write_str(s),
             Expr::Const(c) if is_bare_constant(c) => f.write_str(c),
-            Expr::Const(c) => write!(f, "\"{c}\""),
+            Expr::Const(c) => f.write_str(&super::dotconfig::quote(c)),
             Expr::Not(e) if matches!(**e, Expr::And(..)) => write!(f, "!({e})"),
             Expr::Not(e) => write!(f, "!{}", Paren(e)),
             Expr::And(a, b) => write!(f, "{} && {}", Paren(a), Paren(b)),
@@ -135,7 +135,10 @@ impl fmt::Display for Paren<'_> {
 
 /// y/m/n and numbers print without quotes.
 fn is_bare_constant(c: &str) -> bool {
-    matches!(c, "y" | "m" | "n") || looks_numeric(c)
+    // Only what the lexer reads back as one word: `"+9"` and `" 9"` are
+    // numbers to `parse_number` but not words, so they keep their quotes.
+    let one_word = !c.is_empty() && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-');
+    one_word && (matches!(c, "y" | "m" | "n") || looks_numeric(c))
 }
 
 /// Decimal (optionally negative) or 0x-prefixed hex.

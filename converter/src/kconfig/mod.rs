@@ -21,7 +21,7 @@ mod paths;
 #[cfg(test)]
 mod tests;
 
-pub use dotconfig::DotConfig;
+pub use dotconfig::{quote, unquote, DotConfig};
 pub use error::KconfigError;
 pub use explain::{Explanation, Reason, Requested};
 pub use expr::{CmpOp, Expr, Leaf, Tristate, Values};

@@ -195,30 +195,77 @@ const ARTIFACTS: &[(&str, &str)] = &[
     (".config", "config"),
 ];
 
-/// make variables that keep the build reproducible and identifiable.
-fn make_vars() -> Vec<String> {
+/// make variables that keep the build reproducible and identifiable: the
+/// kernel embeds a user, a host, a build number and a date (in `uname -v`
+/// and in the mtimes of its built-in initramfs, which Kbuild passes through
+/// `date -d`, so the date must be one `date` can parse). All of them are
+/// pinned, the date to `source_epoch` (see [`source_epoch`]), so one key
+/// gives the same bytes on any machine and in any cache. Paths are pinned
+/// by `Make` itself (they depend on where, not on what).
+fn make_vars(source_epoch: u64) -> Vec<String> {
     vec![
         "KBUILD_BUILD_USER=xc-convert".into(),
         "KBUILD_BUILD_HOST=xc-convert".into(),
-        "KBUILD_BUILD_TIMESTAMP=xc-convert".into(),
+        "KBUILD_BUILD_VERSION=1".into(),
+        format!("KBUILD_BUILD_TIMESTAMP={}", utc_date(source_epoch)),
+        format!("SOURCE_DATE_EPOCH={source_epoch}"),
     ]
 }
 
 /// The make targets of an image.
 const TARGETS: &[&str] = &["bzImage"];
 
+/// The date a build claims: the mtime of the source tree's top Makefile.
+/// Extraction keeps the archive's member times (a Debian or kernel.org
+/// tarball's release date, a git commit's date), so this is a property of
+/// the input, not of when or where it was unpacked.
+fn source_epoch(tree_root: &Path) -> u64 {
+    std::fs::metadata(tree_root.join("Makefile"))
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// `epoch` the way `date -u` prints it ("Tue Nov 14 22:13:20 UTC 2023"),
+/// without a date crate (days-to-civil from H. Hinnant's algorithms).
+fn utc_date(epoch: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let (days, secs) = (epoch / 86_400, epoch % 86_400);
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{} {} {day:2} {:02}:{:02}:{:02} UTC {year}",
+        DAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
 /// The build fingerprint: every input of the compile, derived from the
 /// values the compile uses (the make variables and targets are the ones
 /// passed to make, not a description of them).
 pub fn fingerprint(req: &BuildRequest, dot_config: &[u8], toolchain: &Toolchain) -> Fingerprint {
     let patched = req.configured.source.patched();
+    let pristine = patched.map(|p| &p.pristine).unwrap_or(req.configured.tree());
     super::fingerprint()
         .with_hash("config", &req.configured.key)
         .with("dot_config", dot_config)
         .with("mode", req.mode.to_string())
         .with("patches", patched.map(|p| p.content_hash.as_str()).unwrap_or(""))
         .with("toolchain", toolchain.identity())
-        .with_json("make", &(make_vars(), TARGETS))
+        .with_json("make", &(make_vars(source_epoch(&pristine.root)), TARGETS))
 }
 
 /// Load the manifest of an image directory.
@@ -318,7 +365,8 @@ fn compile_into(
     }
     let mut make = Make::new(&c.tree().root, &objdir);
     make.jobs = req.jobs;
-    make.vars = make_vars();
+    let pristine = c.source.patched().map(|p| &p.pristine).unwrap_or(c.tree());
+    make.vars = make_vars(source_epoch(&pristine.root));
     if toolchain.ccache.is_some() {
         make.vars.push("CC=ccache gcc".into());
         make.env.push(("CCACHE_BASEDIR".into(), ctx.cache().display().to_string()));
@@ -409,6 +457,16 @@ fn describe(path: &Path, name: &str) -> std::io::Result<Artifact> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn build_dates_are_what_date_prints() {
+        assert_eq!(utc_date(0), "Thu Jan  1 00:00:00 UTC 1970");
+        assert_eq!(utc_date(1_700_000_000), "Tue Nov 14 22:13:20 UTC 2023");
+        assert_eq!(utc_date(951_782_400), "Tue Feb 29 00:00:00 UTC 2000");
+        let vars = make_vars(1_700_000_000);
+        assert!(vars.contains(&"KBUILD_BUILD_TIMESTAMP=Tue Nov 14 22:13:20 UTC 2023".to_string()), "{vars:?}");
+        assert!(vars.contains(&"SOURCE_DATE_EPOCH=1700000000".to_string()), "{vars:?}");
+    }
 
     #[test]
     fn kbuild_unit_lines_are_counted_and_others_not() {

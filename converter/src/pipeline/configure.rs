@@ -265,7 +265,7 @@ fn config_line(name: &str, setting: &Setting, kind: Option<&SymbolKind>) -> Stri
         Setting::Module => format!("CONFIG_{name}=m"),
         Setting::No => format!("# CONFIG_{name} is not set"),
         Setting::Value(v) => match kind {
-            Some(SymbolKind::String) => format!("CONFIG_{name}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")),
+            Some(SymbolKind::String) => format!("CONFIG_{name}={}", crate::kconfig::quote(v)),
             _ => format!("CONFIG_{name}={v}"),
         },
     }
@@ -290,7 +290,8 @@ fn apply_options(dot: &Path, db: &KconfigDb, profile: &ResolvedProfile) -> std::
 
 /// What the final .config holds for an option, as profile text ("n" when unset).
 fn final_value(config: &DotConfig, name: &str) -> String {
-    config.get(name).map(|v| v.trim_matches('"').to_string()).unwrap_or_else(|| "n".to_string())
+    // Unescaped as Kconfig reads it, so `a\b` written as "a\\b" compares equal.
+    config.get(name).map(crate::kconfig::unquote).unwrap_or_else(|| "n".to_string())
 }
 
 fn satisfied(setting: &Setting, got: &str) -> bool {
@@ -350,5 +351,17 @@ mod tests {
         assert!(!satisfied(&Setting::Yes, "m"));
         assert_eq!(config_line("A", &Setting::No, None), "# CONFIG_A is not set");
         assert_eq!(config_line("S", &Setting::Value("a\"b".into()), Some(&SymbolKind::String)), "CONFIG_S=\"a\\\"b\"");
+    }
+
+    #[test]
+    fn string_values_with_backslashes_and_quotes_verify() {
+        // `[set] CMDLINE = 'a\b'` was written as "a\\b" and then read back
+        // as a\\b: "wanted a\b, got a\\b" although it was as requested.
+        for v in [r"a\b", r#"say "hi""#, r#"\""#, r"trailing\"] {
+            let line = config_line("CMDLINE", &Setting::Value(v.into()), Some(&SymbolKind::String));
+            let got = final_value(&DotConfig::parse(&format!("{line}\n")), "CMDLINE");
+            assert_eq!(got, v, "{line}");
+            assert!(satisfied(&Setting::Value(v.into()), &got), "{line}");
+        }
     }
 }

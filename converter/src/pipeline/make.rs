@@ -49,9 +49,29 @@ impl Make {
             "ARCH=x86_64".to_string(),
             format!("-j{}", self.jobs.max(1)),
         ];
+        a.extend(self.prefix_maps());
         a.extend(self.vars.iter().cloned());
         a.extend(targets.iter().map(|t| t.to_string()));
         a
+    }
+
+    /// Compiler flags that strip the source and object directories from
+    /// every path the compiler records (`__FILE__` in WARN/BUG strings,
+    /// debug info). Both directories hold cache paths (the object directory
+    /// also the build key), so without this one key built in two caches
+    /// would differ in bytes. Kbuild resolves its tree with `realpath`, hence
+    /// the canonical forms as well.
+    fn prefix_maps(&self) -> Vec<String> {
+        let mut dirs = Vec::new();
+        for dir in [&self.tree, &self.objdir] {
+            dirs.push(dir.clone());
+            if let Ok(real) = dir.canonicalize() {
+                dirs.push(real);
+            }
+        }
+        dirs.dedup();
+        let flags = dirs.iter().map(|d| format!("-ffile-prefix-map={}/=", d.display())).collect::<Vec<_>>().join(" ");
+        vec![format!("KCFLAGS={flags}"), format!("KAFLAGS={flags}")]
     }
 
     /// Run `targets`, appending all output to `log` and passing each line to
@@ -140,6 +160,16 @@ mod tests {
         assert!(t.contains("kernel/b.c:3:1: error"), "{t}");
         assert!(t.contains("In function"), "{t}");
         assert!(!t.contains("kernel/c.o"), "{t}");
+    }
+
+    #[test]
+    fn compiler_paths_are_mapped_away_from_the_cache() {
+        let m = Make::new(Path::new("/c/sources/ab/tree"), Path::new("/c/work/6.1-minimal-stock-0123"));
+        let args = m.args(&["bzImage"]);
+        let kcflags = args.iter().find(|a| a.starts_with("KCFLAGS=")).expect("KCFLAGS");
+        assert!(kcflags.contains("-ffile-prefix-map=/c/sources/ab/tree/="), "{kcflags}");
+        assert!(kcflags.contains("-ffile-prefix-map=/c/work/6.1-minimal-stock-0123/="), "{kcflags}");
+        assert!(args.iter().any(|a| a.starts_with("KAFLAGS=") && a.contains("-ffile-prefix-map=/c/sources/ab/tree/=")));
     }
 
     #[test]

@@ -221,7 +221,7 @@ impl Catalog {
 
     fn parse(&self, name: &str) -> Result<ProfileFile, ProfileError> {
         let (origin, text) = self.entries.get(name).ok_or_else(|| self.unknown(name))?;
-        toml::from_str(text).map_err(|e| ProfileError::Invalid { origin: origin.clone(), message: e.to_string() })
+        parse_profile(origin, text)
     }
 
     fn origin(&self, name: &str) -> String {
@@ -285,6 +285,48 @@ impl Catalog {
     }
 }
 
+/// Parse one layer's TOML and check every `[set]` value (of every `[[when]]`
+/// block too, whatever the kernel) can be written to `.config`: a value of
+/// the wrong type would otherwise pass here and fail much later as an
+/// option "lost" in olddefconfig.
+pub fn parse_profile(origin: &str, text: &str) -> Result<ProfileFile, ProfileError> {
+    let file: ProfileFile = toml::from_str(text).map_err(|e| ProfileError::Invalid { origin: origin.to_string(), message: e.to_string() })?;
+    for block in std::iter::once(&file.options).chain(file.when.iter().map(|w| &w.options)) {
+        // Names become `.config` lines: `"X=y\nCONFIG_Y"` must not inject one.
+        let names = block.enable.iter().chain(&block.module).chain(&block.disable).chain(block.set.keys()).chain(&file.overrides);
+        if let Some(bad) = names.map(|n| normalize(n)).find(|n| n.is_empty() || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')) {
+            return Err(ProfileError::Invalid {
+                origin: origin.to_string(),
+                message: format!("{bad:?} is not a Kconfig option name (letters, digits and _ only)"),
+            });
+        }
+        for (option, value) in &block.set {
+            set_value_text(value).map_err(|why| ProfileError::Invalid {
+                origin: origin.to_string(),
+                message: format!("[set] {option}: {why}"),
+            })?;
+        }
+    }
+    Ok(file)
+}
+
+/// The `.config` text of a `[set]` value: strings, integers and booleans
+/// (y/n) are Kconfig values; anything else is refused, with its TOML type.
+fn set_value_text(value: &toml::Value) -> Result<String, String> {
+    let wrong = |kind: &str| Err(format!("{kind} is not a Kconfig value (use an integer, a \"string\" or true/false)"));
+    match value {
+        toml::Value::String(s) if s.contains(['\n', '\r']) => Err("a string with a line break cannot be written to .config".into()),
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Boolean(true) => Ok("y".to_string()),
+        toml::Value::Boolean(false) => Ok("n".to_string()),
+        toml::Value::Float(_) => wrong("a float"),
+        toml::Value::Array(_) => wrong("an array"),
+        toml::Value::Table(_) => wrong("a table"),
+        toml::Value::Datetime(_) => wrong("a date"),
+    }
+}
+
 /// Strip an optional `CONFIG_` prefix: profiles may use either spelling.
 pub fn normalize(option: &str) -> String {
     option.trim().strip_prefix("CONFIG_").unwrap_or(option.trim()).to_string()
@@ -328,13 +370,8 @@ fn add_block(own: &mut BTreeMap<String, (Setting, String)>, block: &OptionBlock,
         put(o, Setting::No)?;
     }
     for (o, v) in &block.set {
-        let text = match v {
-            toml::Value::String(s) => s.clone(),
-            toml::Value::Integer(i) => i.to_string(),
-            toml::Value::Boolean(true) => "y".to_string(),
-            toml::Value::Boolean(false) => "n".to_string(),
-            other => other.to_string(),
-        };
+        // `parse_profile` refused every value without a text.
+        let text = set_value_text(v).unwrap_or_default();
         let setting = match text.as_str() {
             "y" => Setting::Yes,
             "m" => Setting::Module,

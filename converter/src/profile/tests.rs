@@ -124,3 +124,35 @@ fn mode_layer_adds_only_its_own_options_on_top_of_any_profile() {
     assert_eq!(r612.options["MITIGATION_PAGE_TABLE_ISOLATION"].setting, Setting::No);
     assert_eq!(r612.options["X86_FRED"].setting, Setting::No);
 }
+
+#[test]
+fn set_values_of_the_wrong_type_are_refused_when_loaded() {
+    for (value, kind) in [("1.5", "a float"), ("[1, 2]", "an array"), ("{ a = 1 }", "a table"), ("1979-05-27", "a date"), ("\"a\\nb\"", "line break")] {
+        let text = format!("[set]\nCMDLINE = {value}\n");
+        let c = catalog(&[("bad", &text)]);
+        let err = c.resolve("bad", Series(6, 1)).expect_err(value).to_string();
+        assert!(err.contains("[set] CMDLINE") && err.contains(kind), "{value}: {err}");
+        assert!(err.contains("<bad>"), "the file is named: {err}");
+    }
+    // Also inside a [[when]] block for another kernel: refused when loaded,
+    // not only when a matching kernel comes along.
+    let text = "[[when]]\nkernel = \">=6.12\"\n[when.set]\nNR_CPUS = 2.0\n";
+    let c = catalog(&[("later", text)]);
+    let err = c.resolve("later", Series(6, 1)).expect_err("float in when").to_string();
+    assert!(err.contains("[set] NR_CPUS") && err.contains("a float"), "{err}");
+    // Strings, integers and booleans are fine; a backslash is kept as written.
+    let c = catalog(&[("ok", "[set]\nCMDLINE = 'a\\b'\nNR_CPUS = 2\nX = true\n")]);
+    let r = c.resolve("ok", Series(6, 1)).unwrap();
+    assert_eq!(r.options["CMDLINE"].setting, Setting::Value("a\\b".into()));
+    assert_eq!(r.options["X"].setting, Setting::Yes);
+}
+
+#[test]
+fn option_names_that_are_not_symbols_are_refused() {
+    for name in ["A B", "X=y\\nCONFIG_Y", "", "CONFIG_"] {
+        let text = format!("enable = [\"{name}\"]\n");
+        let c = catalog(&[("bad", &text)]);
+        let err = c.resolve("bad", Series(6, 1)).expect_err(name).to_string();
+        assert!(err.contains("is not a Kconfig option name"), "{name:?}: {err}");
+    }
+}

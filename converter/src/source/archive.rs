@@ -32,6 +32,7 @@ pub(crate) fn detect_compression(path: &Path) -> Result<Compression, SourceError
         format: format.to_string(),
     };
     match head.as_slice() {
+        [] => Err(SourceError::EmptyArchive { path: path.to_path_buf() }),
         [0xFD, b'7', b'z', b'X', b'Z', 0x00, ..] => Ok(Compression::Xz),
         [0x1F, 0x8B, ..] => Ok(Compression::Gzip),
         [b'B', b'Z', b'h', ..] => Err(unsupported("bzip2")),

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
 
-use super::tree::inspect_kernel_tree;
+use super::tree::{find_link_outside, inspect_kernel_tree};
 use super::{KernelTree, SourceError};
 
 const TREE_DIR: &str = "tree";
@@ -119,7 +119,15 @@ impl Cache {
         if root != unpack {
             fs::remove_dir(&unpack).map_err(SourceError::io(&unpack))?;
         }
-        let version = inspect_kernel_tree(&staged_tree)?;
+        // Judged as published, and named by the user's input: the staging
+        // path is gone by the time anyone reads the message.
+        if let Some((link, reason)) = find_link_outside(&staged_tree)? {
+            return Err(SourceError::LinkOutsideTree { input: origin.to_string(), link, reason });
+        }
+        let version = inspect_kernel_tree(&staged_tree).map_err(|e| match e {
+            SourceError::NotAKernelTree { missing, .. } => SourceError::NotAKernelTree { input: origin.to_string(), missing },
+            other => other,
+        })?;
         let entry = self.entry_dir(source_hash);
         let tree = KernelTree {
             root: entry.join(TREE_DIR),
@@ -158,7 +166,7 @@ impl Cache {
 
 /// If `dir` holds exactly one entry and it is a real directory, that is the
 /// archive's top-level folder (`linux-source-6.1/`) and the tree lives in it.
-fn single_top_dir(dir: &Path) -> Result<Option<PathBuf>, SourceError> {
+pub(crate) fn single_top_dir(dir: &Path) -> Result<Option<PathBuf>, SourceError> {
     let mut entries = fs::read_dir(dir).map_err(SourceError::io(dir))?;
     let first = match entries.next() {
         Some(entry) => entry.map_err(SourceError::io(dir))?,

@@ -213,6 +213,7 @@ impl<'d> Unpacker<'d> {
         name: &str,
     ) -> Result<(), ExtractError> {
         let mode = entry.header().mode().map_err(corrupt)?;
+        let mtime = entry.header().mtime().map_err(corrupt)?;
         let expected = entry.size();
         let path = self.prepare_slot(rel, name)?;
         let mut file = OpenOptions::new()
@@ -228,6 +229,10 @@ impl<'d> Unpacker<'d> {
         }
         let perms = fs::Permissions::from_mode(normalized_mode(mode));
         fs::set_permissions(&path, perms).map_err(io_err(&path))?;
+        // The member's time is the input's own date (release, commit): the
+        // build stage dates the kernel from it, so keep it, not "now".
+        let modified = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime);
+        file.set_modified(modified).map_err(io_err(&path))?;
         self.stats.bytes += written;
         Ok(())
     }

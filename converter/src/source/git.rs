@@ -18,6 +18,22 @@ pub(crate) fn resolve_commit(repo: &Path, rev: &str) -> Result<String, SourceErr
     if rev.is_empty() || rev.starts_with('-') {
         return Err(git_error(repo, format!("invalid revision `{rev}`")));
     }
+    // Tell a wrong repository from a wrong ref: `rev-parse --verify` below
+    // fails the same way for both.
+    if !repo.is_dir() {
+        return Err(SourceError::NoSuchInput { what: "git repository", path: repo.to_path_buf() });
+    }
+    let probe = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["rev-parse", "--git-dir"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| git_error(repo, format!("cannot run git: {e}")))?;
+    if !probe.status.success() {
+        let why = String::from_utf8_lossy(&probe.stderr).trim().to_string();
+        return Err(git_error(repo, format!("not a git repository ({why})")));
+    }
     let output = Command::new("git")
         .arg("-C")
         .arg(repo)
@@ -29,13 +45,10 @@ pub(crate) fn resolve_commit(repo: &Path, rev: &str) -> Result<String, SourceErr
     let commit = String::from_utf8_lossy(&output.stdout).trim().to_string();
     let is_hex = commit.bytes().all(|b| b.is_ascii_hexdigit());
     if !output.status.success() || !is_hex || !(commit.len() == 40 || commit.len() == 64) {
-        return Err(git_error(
-            repo,
-            format!(
-                "`{rev}` is not a commit: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ),
-        ));
+        // `--quiet` makes git say nothing for a plain unknown name.
+        let said = String::from_utf8_lossy(&output.stderr).trim().to_string();
+        let detail = if said.is_empty() { "no branch, tag or commit of that name in this repository".to_string() } else { said };
+        return Err(git_error(repo, format!("`{rev}` is not a commit: {detail}")));
     }
     Ok(commit)
 }

@@ -39,8 +39,12 @@ pub fn debian_package_name(series: &str) -> Result<String, SourceError> {
 /// Where a kernel tree comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceSpec {
-    /// Debian's `linux-source-<series>` package (installed on demand).
-    Debian { series: String },
+    /// Debian's `linux-source-<series>` package (installed on demand),
+    /// optionally pinned by the SHA-256 of its tarball.
+    Debian {
+        series: String,
+        sha256: Option<String>,
+    },
     /// A `.tar`, `.tar.gz` or `.tar.xz`, optionally pinned by SHA-256.
     Tarball {
         path: PathBuf,
@@ -95,8 +99,14 @@ pub enum PullEvent {
 /// Why a source could not be pulled. Every variant names the input or path.
 #[derive(Debug, Error)]
 pub enum SourceError {
-    #[error("`{}` is not a Linux kernel tree: missing {}", root.display(), missing.join(", "))]
-    NotAKernelTree { root: PathBuf, missing: Vec<String> },
+    /// `input` is the user's input as they named it (`` `/src/linux` ``,
+    /// `tarball /x.tar.xz`), never a scratch path that no longer exists.
+    #[error("{input} is not a Linux kernel tree: missing {}", missing.join(", "))]
+    NotAKernelTree { input: String, missing: Vec<String> },
+    #[error("{what} `{}` does not exist", path.display())]
+    NoSuchInput { what: &'static str, path: PathBuf },
+    #[error("`{}` is empty, not a tarball", path.display())]
+    EmptyArchive { path: PathBuf },
     #[error("cannot extract {archive}: {source}")]
     Extract {
         archive: String,
@@ -129,6 +139,10 @@ pub enum SourceError {
     UnsupportedFile { path: PathBuf },
     #[error("symlink `{}` points outside the tree: {reason}", path.display())]
     SymlinkEscapes { path: PathBuf, reason: String },
+    /// A link judged against the tree as published (top directory
+    /// stripped); `link` is relative to that tree.
+    #[error("{input}: symlink `{}` points outside the tree: {reason}", link.display())]
+    LinkOutsideTree { input: String, link: PathBuf, reason: String },
     #[error("cache metadata `{}` is unreadable: {message}", path.display())]
     CacheCorrupt { path: PathBuf, message: String },
     #[error("source cache: {0}")]
@@ -151,6 +165,15 @@ impl SourceError {
     }
 }
 
+/// The tree `pull` would publish from a filled unpack directory (its single
+/// top directory, or itself), or None when a link in that tree leads outside
+/// it: the checks [`pull`] makes before publishing, for the fuzz targets.
+#[doc(hidden)]
+pub fn published_tree_check(unpack: &Path) -> Result<Option<PathBuf>, SourceError> {
+    let root = cache::single_top_dir(unpack)?.unwrap_or_else(|| unpack.to_path_buf());
+    Ok(tree::find_link_outside(&root)?.is_none().then_some(root))
+}
+
 /// Obtain the kernel tree described by `spec` in the cache under
 /// `cache_root`, unpacking it only if no entry for its content exists yet.
 pub fn pull(
@@ -160,7 +183,9 @@ pub fn pull(
 ) -> Result<PullOutcome, SourceError> {
     let cache = Cache::new(&build_farm::Layout::new(cache_root));
     match spec {
-        SourceSpec::Debian { series } => pull_debian(&cache, series, progress),
+        SourceSpec::Debian { series, sha256 } => {
+            pull_debian(&cache, series, sha256.as_deref(), progress)
+        }
         SourceSpec::Tarball { path, sha256 } => {
             let origin = format!("tarball {}", path.display());
             pull_tarball(&cache, path, sha256.as_deref(), &origin, progress)
@@ -173,12 +198,16 @@ pub fn pull(
 fn pull_debian(
     cache: &Cache,
     series: &str,
+    expected_sha256: Option<&str>,
     progress: &dyn Fn(PullEvent),
 ) -> Result<PullOutcome, SourceError> {
     let package = debian::package_name(series)?;
+    if let Some(given) = expected_sha256 {
+        archive::normalize_sha256(given)?; // a typo is refused before apt runs
+    }
     let path = debian::locate_or_install(&package, progress)?;
     let origin = format!("debian {package} ({})", path.display());
-    let outcome = pull_tarball(cache, &path, None, &origin, progress)?;
+    let outcome = pull_tarball(cache, &path, expected_sha256, &origin, progress)?;
     let found = outcome.tree.version.series();
     if found != series {
         return Err(SourceError::SeriesMismatch {
@@ -233,6 +262,9 @@ fn pull_dir(
 ) -> Result<PullOutcome, SourceError> {
     // Check before hashing: a wrong path should fail fast, not after
     // reading gigabytes.
+    if !dir.is_dir() {
+        return Err(SourceError::NoSuchInput { what: "directory", path: dir.to_path_buf() });
+    }
     tree::inspect_kernel_tree(dir)?;
     progress(PullEvent::Hashing {
         what: dir.display().to_string(),

@@ -469,7 +469,75 @@ fn tarball_that_is_not_a_kernel_is_refused_and_discarded() {
         panic!("{err}")
     };
     assert_eq!(missing.len(), 3, "{err}");
+    // The message names the tarball, not the scratch directory it was
+    // unpacked into (deleted by the time anyone reads it).
+    let text = err.to_string();
+    assert!(text.contains("p.tar") && !text.contains(".tmp-"), "{text}");
     assert_cache_empty(&cache);
+}
+
+#[test]
+fn link_leaving_the_stripped_top_directory_is_refused() {
+    // `linux/up -> ..` stays inside the unpack directory, but the published
+    // tree is `linux/` itself: in the cache the link would name the entry's
+    // own directory. Same for a deeper one climbing two levels.
+    for (link, target, rel) in [("linux/up", "..", "up"), ("linux/include/top", "../..", "include/top")] {
+        let work = TempDir::new().expect("tempdir");
+        let cache = work.path().join("cache");
+        let bytes = kernel_tar("linux/", &[symlink(link, target)]);
+        let spec = tarball(write_file(work.path(), "k.tar", &bytes));
+        let err = pull(&spec, &cache, &quiet).expect_err("must refuse");
+        match &err {
+            SourceError::LinkOutsideTree { link: l, .. } => assert_eq!(l, Path::new(rel), "{err}"),
+            other => panic!("{link}: unexpected {other}"),
+        }
+        let text = err.to_string();
+        assert!(text.contains("k.tar") && !text.contains(".tmp-"), "{text}");
+        assert_cache_empty(&cache);
+    }
+    // Without a top directory to strip, nothing changes: `include/dt ->
+    // ../arch/x86` is fine and the tree is published.
+    let work = TempDir::new().expect("tempdir");
+    let spec = tarball(write_file(work.path(), "flat.tar", &kernel_tar("", &[])));
+    pull(&spec, &work.path().join("cache"), &quiet).expect("flat tree");
+}
+
+#[test]
+fn extraction_keeps_member_times() {
+    let mut header = raw_header(&file("Makefile", MAKEFILE));
+    header.set_mtime(1_700_000_000);
+    header.set_cksum();
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.append(&header, MAKEFILE).expect("append");
+    let bytes = builder.into_inner().expect("finish");
+    let dest = TempDir::new().expect("tempdir");
+    extract_tar_safely(&bytes[..], dest.path()).expect("extract");
+    let modified = fs::metadata(dest.path().join("Makefile")).and_then(|m| m.modified()).expect("mtime");
+    let secs = modified.duration_since(std::time::UNIX_EPOCH).expect("after epoch").as_secs();
+    assert_eq!(secs, 1_700_000_000);
+}
+
+#[test]
+fn empty_tarball_and_missing_inputs_say_so() {
+    let work = TempDir::new().expect("tempdir");
+    let empty = write_file(work.path(), "empty.tar.xz", b"");
+    let err = pull(&tarball(empty), work.path(), &quiet).expect_err("empty");
+    assert!(matches!(err, SourceError::EmptyArchive { .. }), "{err}");
+    assert!(err.to_string().contains("is empty"), "{err}");
+
+    let missing = work.path().join("no-such-dir");
+    let err = pull(&SourceSpec::Dir(missing.clone()), work.path(), &quiet).expect_err("missing dir");
+    assert!(matches!(err, SourceError::NoSuchInput { .. }), "{err}");
+    assert!(err.to_string().contains("does not exist") && !err.to_string().contains("kernel tree"), "{err}");
+
+    let spec = SourceSpec::Git { repo: missing, rev: "v6.1".into() };
+    let err = pull(&spec, work.path(), &quiet).expect_err("missing repo");
+    assert!(err.to_string().contains("does not exist") && !err.to_string().contains("v6.1"), "{err}");
+    let plain = work.path().join("plain");
+    fs::create_dir(&plain).expect("mkdir");
+    let spec = SourceSpec::Git { repo: plain, rev: "v6.1".into() };
+    let err = pull(&spec, work.path(), &quiet).expect_err("not a repo");
+    assert!(err.to_string().contains("not a git repository"), "{err}");
 }
 
 /// Unpack the fake kernel into a plain directory for Dir/Git inputs.
@@ -596,6 +664,7 @@ fn git_commit_is_pulled_and_cached_by_commit_id() {
     };
     let err = pull(&bad, &cache, &quiet).expect_err("bad rev");
     assert!(matches!(err, SourceError::Git { .. }) && err.to_string().contains("no-such-branch"));
+    assert!(err.to_string().contains("no branch, tag or commit of that name"), "an empty detail: {err}");
 }
 
 #[test]
@@ -630,6 +699,7 @@ fn invalid_debian_series_is_refused_without_apt() {
     let err = pull(
         &SourceSpec::Debian {
             series: "6.1; rm".into(),
+            sha256: None,
         },
         Path::new("/nonexistent"),
         &quiet,
@@ -647,6 +717,7 @@ fn pulls_real_debian_linux_source_6_1() {
     let outcome = pull(
         &SourceSpec::Debian {
             series: "6.1".into(),
+            sha256: None,
         },
         cache.path(),
         &|e| {
@@ -662,6 +733,7 @@ fn pulls_real_debian_linux_source_6_1() {
     let again = pull(
         &SourceSpec::Debian {
             series: "6.1".into(),
+            sha256: None,
         },
         cache.path(),
         &quiet,

@@ -40,10 +40,33 @@ pub(crate) fn inspect_kernel_tree(root: &Path) -> Result<KernelVersion, SourceEr
     match version {
         Some(version) if missing.is_empty() => Ok(version),
         _ => Err(SourceError::NotAKernelTree {
-            root: root.to_path_buf(),
+            input: format!("`{}`", root.display()),
             missing,
         }),
     }
+}
+
+/// Judge every symlink under `root` against `root` itself: `root` is the
+/// tree exactly as it is published (top directory stripped), so a link that
+/// stayed inside the unpack directory but climbs out of the stripped tree
+/// (`linux/up -> ..`) is caught here. Returns the first offender, relative
+/// to `root`, with the reason.
+pub(crate) fn find_link_outside(root: &Path) -> Result<Option<(PathBuf, String)>, SourceError> {
+    for entry in walk_all(root) {
+        let entry = entry.map_err(|e| walk_error(root, e))?;
+        if entry.file_type().is_symlink() {
+            let rel = relative(root, entry.path());
+            if let Err(reason) = check_symlink_physically(root, &rel) {
+                return Ok(Some((rel, reason)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Every entry of `root`, in sorted order, never following symlinks.
+fn walk_all(root: &Path) -> impl Iterator<Item = walkdir::Result<DirEntry>> {
+    WalkDir::new(root).min_depth(1).follow_links(false).sort_by_file_name().into_iter()
 }
 
 /// Walk `root` in a deterministic order (sorted names), never following
@@ -182,13 +205,14 @@ fn copy_symlink(from: &Path, rel: &Path, to: &Path) -> Result<(), SourceError> {
 /// Copy contents, then normalise the mode the same way extraction does.
 fn copy_file(from: &Path, to: &Path) -> Result<u64, SourceError> {
     let mut input = File::open(from).map_err(SourceError::io(from))?;
-    let mode = input
-        .metadata()
-        .map_err(SourceError::io(from))?
-        .permissions()
-        .mode();
+    let meta = input.metadata().map_err(SourceError::io(from))?;
+    let mode = meta.permissions().mode();
     let mut output = File::create_new(to).map_err(SourceError::io(to))?;
     let copied = io::copy(&mut input, &mut output).map_err(SourceError::io(to))?;
+    // Keep the file's date: the build stage dates the kernel from it.
+    if let Ok(modified) = meta.modified() {
+        output.set_modified(modified).map_err(SourceError::io(to))?;
+    }
     let normalized = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
     fs::set_permissions(to, fs::Permissions::from_mode(normalized)).map_err(SourceError::io(to))?;
     Ok(copied)

@@ -1,0 +1,266 @@
+//! Properties the fuzz targets check (`fuzz/fuzz_targets/*.rs`), one
+//! function per parser that takes outside input. Each panics when a
+//! property fails, so libFuzzer reports the input; `cargo test` feeds every
+//! file of `fuzz/corpus/<target>/` to the same function (see the tests at
+//! the end), so a finding fixed once stays fixed on stable Rust without
+//! libFuzzer.
+//!
+//! The properties are stated independently of the code under test where
+//! they can be (the tree check uses the kernel's own path resolution via
+//! `canonicalize`, not our resolver), so a bug shared by both cannot hide.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use crate::kconfig::{self, DotConfig, Expr, KconfigDb, Tristate, Values};
+use crate::profile::{Catalog, Series, Setting};
+
+/// A property: panics when `data` breaks it.
+pub type Property = fn(&[u8]);
+
+/// Fuzz targets, by name: the directory names under `fuzz/corpus/` and
+/// `fuzz/fuzz_targets/`.
+pub const TARGETS: &[(&str, Property)] = &[
+    ("tar_extract", tar_extract),
+    ("kconfig_parse", kconfig_parse),
+    ("kconfig_expr", kconfig_expr),
+    ("profile_load", profile_load),
+    ("elf_read", elf_read),
+    ("abom_rewrite", abom_rewrite),
+];
+
+// ------------------------------------------------------------------ tar
+
+/// Extract `data` as a tar stream the way `pull` does and, when the tree
+/// would be published, check that nothing in it reaches outside it: no
+/// entry outside the unpack directory, no symlink that resolves (by the
+/// kernel's rules) outside the published tree.
+pub fn tar_extract(data: &[u8]) {
+    let scratch = tempfile::tempdir().expect("scratch directory");
+    let unpack = scratch.path().join("unpack");
+    std::fs::create_dir(&unpack).expect("unpack directory");
+    let extracted = crate::source::extract_tar_safely(data, &unpack);
+    // Whatever happened, nothing was written beside the unpack directory.
+    let beside: Vec<_> = std::fs::read_dir(scratch.path()).expect("list scratch").map(|e| e.expect("dirent").file_name()).collect();
+    assert_eq!(beside, vec![std::ffi::OsString::from("unpack")], "extraction wrote outside its destination");
+    if extracted.is_err() {
+        return;
+    }
+    let published = crate::source::published_tree_check(&unpack).expect("walk the unpacked tree");
+    let Some(root) = published else { return }; // refused at publication
+    let root = root.canonicalize().expect("canonical root");
+    for entry in walkdir::WalkDir::new(&root).min_depth(1).follow_links(false) {
+        let entry = entry.expect("walk published tree");
+        let path = entry.path();
+        assert!(path.starts_with(&root), "{} outside the tree", path.display());
+        if entry.file_type().is_symlink() {
+            let target = std::fs::read_link(path).expect("read link");
+            let lands = nearest_existing(&path.parent().expect("parent").join(&target));
+            assert!(
+                lands.starts_with(&root),
+                "published link {} -> {} resolves to {} outside {}",
+                path.display(),
+                target.display(),
+                lands.display(),
+                root.display()
+            );
+        }
+    }
+}
+
+/// Where the kernel would take `path`: canonicalize it, or, when it does
+/// not exist (a dangling link), its nearest existing ancestor plus the rest
+/// (which then cannot climb any more: `..` of a missing directory fails).
+fn nearest_existing(path: &Path) -> PathBuf {
+    let mut missing = Vec::new();
+    let mut at = path.to_path_buf();
+    loop {
+        if let Ok(real) = at.canonicalize() {
+            return missing.iter().rev().fold(real, |p, c: &std::ffi::OsString| p.join(c));
+        }
+        match (at.file_name().map(|n| n.to_os_string()), at.parent()) {
+            (Some(name), Some(parent)) => {
+                missing.push(name);
+                at = parent.to_path_buf();
+            }
+            // `..` at the end, or the root: resolve lexically one step up.
+            _ => match at.parent() {
+                Some(parent) => at = parent.to_path_buf(),
+                None => return at,
+            },
+        }
+    }
+}
+
+// ------------------------------------------------------------- kconfig
+
+/// Deterministic symbol values derived from a seed: every symbol gets
+/// y, m, n, a number or a string, so expressions are evaluated in many
+/// states without the input having to spell them.
+struct SeededValues(u64);
+
+impl Values for SeededValues {
+    fn value(&self, name: &str) -> String {
+        let mut h = DefaultHasher::new();
+        (self.0, name).hash(&mut h);
+        match h.finish() % 6 {
+            0 => "y".into(),
+            1 => "m".into(),
+            2 => "n".into(),
+            3 => "16".into(),
+            4 => "0x10".into(),
+            _ => "str".into(),
+        }
+    }
+}
+
+/// Parse `data` as a `depends on` expression. Properties: evaluation is
+/// total; `blame` names leaves exactly when the value is below what is
+/// needed; and the expression as displayed (in messages and
+/// `configured.json`) parses back to one that evaluates the same.
+pub fn kconfig_expr(data: &[u8]) {
+    let Some((&seed, text)) = data.split_first() else { return };
+    let Ok(text) = std::str::from_utf8(text) else { return };
+    let Ok(expr) = Expr::parse(text) else { return };
+    let shown = expr.to_string();
+    let again = Expr::parse(&shown).unwrap_or_else(|e| panic!("{text:?} displays as {shown:?}, which does not parse: {e}"));
+    for s in 0..4u64 {
+        let values = SeededValues(u64::from(seed) * 4 + s);
+        let value = expr.eval(&values);
+        assert_eq!(again.eval(&values), value, "{text:?} and its display {shown:?} evaluate differently");
+        for need in [Tristate::N, Tristate::M, Tristate::Y] {
+            let blamed = expr.blame(need, &values);
+            if value >= need {
+                assert!(blamed.is_empty(), "{text:?} = {value} meets {need} but blames {blamed:?}");
+            } else {
+                assert!(!blamed.is_empty(), "{text:?} = {value} is below {need} and blames nothing");
+            }
+        }
+    }
+}
+
+/// Parse `data` as Kconfig files (split at NUL bytes into `Kconfig`,
+/// `a/Kconfig`, `b/Kconfig`, so `source` has something to find). Properties:
+/// loading returns a result (no panic, no hang); every symbol is found by
+/// its name; every dependency evaluates; explaining any symbol works.
+pub fn kconfig_parse(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let tree = tempfile::tempdir().expect("tree");
+    for (i, part) in text.split('\0').take(3).enumerate() {
+        let path = match i {
+            0 => tree.path().join("Kconfig"),
+            n => tree.path().join(["a", "b"][n - 1]).join("Kconfig"),
+        };
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, part).expect("write Kconfig");
+    }
+    let Ok(db) = KconfigDb::load(tree.path(), "x86") else { return };
+    let config = DotConfig::parse("");
+    for symbol in db.symbols() {
+        assert!(db.symbol(&symbol.name).is_some_and(|s| s.name == symbol.name), "{} not found by name", symbol.name);
+        for dep in &symbol.depends {
+            let _ = dep.cond.expr.eval(&config);
+        }
+        let _ = db.explain(&symbol.name, &kconfig::Requested::Yes, &config);
+    }
+}
+
+// ------------------------------------------------------------- profile
+
+/// Load `data` as a profile layer next to the built-in ones and resolve it
+/// for both supported series. Properties: no panic; every resolved option
+/// is a valid Kconfig symbol name (it becomes a `.config` line); every
+/// value survives being written to `.config` and read back.
+pub fn profile_load(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let mut catalog = Catalog::builtin();
+    catalog.add_text("fuzz", text);
+    for series in [Series(6, 1), Series(6, 12)] {
+        let Ok(resolved) = catalog.resolve("fuzz", series) else { continue };
+        for (name, option) in &resolved.options {
+            assert!(
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+                "option name {name:?} is not a Kconfig symbol"
+            );
+            if let Setting::Value(v) = &option.setting {
+                let line = format!("CONFIG_{name}={}\n", kconfig::quote(v));
+                let back = DotConfig::parse(&line);
+                assert_eq!(back.get(name).map(kconfig::unquote).as_deref(), Some(v.as_str()), "{line:?}");
+            }
+        }
+    }
+}
+
+// ----------------------------------------------------------------- ELF
+
+/// Read `data` as an ELF file the two ways the converter does: the guest
+/// packer's static-executable check and ABOM's scan. Properties: no panic;
+/// every site and every syscall left alone lies inside the file, with a
+/// `syscall` instruction where the report says.
+pub fn elf_read(data: &[u8]) {
+    let _ = crate::guest::check_static_elf(data);
+    let Ok(report) = crate::abom::scan(data) else { return };
+    assert_eq!(report.syscalls_seen, report.sites.len() + report.left_alone.len());
+    for site in &report.sites {
+        let end = site.offset as usize + site.byte_len();
+        let bytes = data.get(site.offset as usize..end).unwrap_or_else(|| panic!("site {:#x} outside the file", site.offset));
+        assert_eq!(&bytes[bytes.len() - 2..], [0x0f, 0x05], "site {:#x} does not end in syscall", site.offset);
+        assert_eq!(bytes, site.original_bytes().as_slice(), "site {:#x}", site.offset);
+    }
+    for left in &report.left_alone {
+        let at = left.offset as usize;
+        assert_eq!(data.get(at..at + 2), Some(&[0x0f, 0x05][..]), "left-alone {at:#x} is not a syscall");
+    }
+}
+
+/// Rewrite `data` with ABOM. Properties: same length; every byte that
+/// differs lies in a reported site; `restore` gives the input back; a
+/// second scan finds none of the rewritten sites again.
+pub fn abom_rewrite(data: &[u8]) {
+    let Ok((out, report)) = crate::abom::rewrite(data) else { return };
+    assert_eq!(out.len(), data.len(), "rewrite changed the length");
+    let mut in_site = vec![false; data.len()];
+    for site in &report.sites {
+        let start = site.offset as usize;
+        in_site[start..start + site.byte_len()].iter_mut().for_each(|b| *b = true);
+    }
+    for (i, (a, b)) in data.iter().zip(&out).enumerate() {
+        assert!(a == b || in_site[i], "byte {i:#x} changed outside every reported site");
+    }
+    let restored = crate::abom::restore(&out, &report).expect("restore the rewrite");
+    assert!(restored == data, "restore did not give the input back");
+    if let Ok(again) = crate::abom::scan(&out) {
+        for site in &again.sites {
+            assert!(!report.sites.iter().any(|s| s.offset == site.offset), "site {:#x} found again after rewriting", site.offset);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every corpus file (seeds and fixed findings) through its property.
+    #[test]
+    fn fuzz_corpus_inputs_hold_their_properties() {
+        let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+        let mut ran = 0;
+        for (name, property) in TARGETS {
+            let dir = corpus.join(name);
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .map(|e| e.expect("dirent").path())
+                .collect();
+            files.sort();
+            assert!(!files.is_empty(), "no corpus for {name}");
+            for file in files {
+                let data = std::fs::read(&file).expect("corpus file");
+                let outcome = std::panic::catch_unwind(|| property(&data));
+                assert!(outcome.is_ok(), "{name}: {} breaks its property", file.display());
+                ran += 1;
+            }
+        }
+        assert!(ran >= TARGETS.len());
+    }
+}

@@ -160,7 +160,11 @@ impl Context {
             .into_iter()
             .flatten()
             .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with(family))
+            // Exactly `<family><16 hex digits>`: `6.1-minimal-` must not
+            // match the entries of a profile named `minimal-net`.
+            .filter(|e| {
+                e.file_name().to_string_lossy().strip_prefix(family).is_some_and(|k| k.len() == 16 && k.bytes().all(|b| b.is_ascii_hexdigit()))
+            })
             .filter_map(|e| {
                 let fp_path = e.path().join("fingerprint.json");
                 let modified = std::fs::metadata(&fp_path).and_then(|m| m.modified()).ok()?;

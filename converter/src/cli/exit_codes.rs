@@ -77,6 +77,9 @@ fn bench(e: &BenchError) -> i32 {
     match e {
         BenchError::WrongMode { .. } | BenchError::Mismatch { .. } => USAGE,
         BenchError::BootFailed { .. } | BenchError::CoarseClock { .. } | BenchError::Output { .. } => STAGE,
+        BenchError::Image(e) => build(e),
+        BenchError::Boot { source, .. } => boot(source),
+        BenchError::Tsc(_) => HOST,
     }
 }
 

@@ -108,6 +108,15 @@ pub enum BenchError {
     /// The boot passed but its output does not fit the table.
     #[error("configuration {config}: {source}; console: {console}")]
     Output { config: String, #[source] source: MatrixError, console: PathBuf },
+    /// An image directory is missing, not an image, or damaged.
+    #[error(transparent)]
+    Image(#[from] super::build::BuildError),
+    /// A column's boot could not start.
+    #[error("configuration {config}: boot: {source}")]
+    Boot { config: String, #[source] source: super::boot::BootError },
+    /// The host's TSC frequency could not be measured.
+    #[error("measuring the host's TSC with xc_bench --tsc-khz: {0} (pin it with --tsc-khz, or 0 to leave it unpinned)")]
+    Tsc(String),
 }
 
 /// One column's boot.
@@ -150,12 +159,12 @@ pub struct BenchReport {
 }
 
 /// Boot every column and build the matrix.
-pub fn run(ctx: &Context, req: &BenchRequest) -> anyhow::Result<BenchReport> {
+pub fn run(ctx: &Context, req: &BenchRequest) -> Result<BenchReport, BenchError> {
     let stock = load_manifest(&req.stock)?;
     let libos = load_manifest(&req.libos)?;
     for (flag, dir, m) in [(Mode::Stock, &req.stock, &stock), (Mode::Libos, &req.libos, &libos)] {
         if m.mode != flag {
-            return Err(BenchError::WrongMode { flag, dir: dir.clone(), found: m.mode }.into());
+            return Err(BenchError::WrongMode { flag, dir: dir.clone(), found: m.mode });
         }
     }
     if stock.kernel_version != libos.kernel_version || stock.profile != libos.profile {
@@ -165,7 +174,7 @@ pub fn run(ctx: &Context, req: &BenchRequest) -> anyhow::Result<BenchReport> {
             libos: libos.kernel_version,
             libos_profile: libos.profile,
         }
-        .into());
+        );
     }
     let mut configs = Vec::new();
     for (i, col) in COLUMNS.iter().enumerate() {
@@ -182,7 +191,7 @@ pub fn run(ctx: &Context, req: &BenchRequest) -> anyhow::Result<BenchReport> {
             console: report.console_log.clone(),
         })?;
         if let Some(cs) = output.info("clocksource").filter(|cs| cs.contains("jiffies")) {
-            return Err(BenchError::CoarseClock { config: col.name.to_owned(), clocksource: cs.to_owned(), console: report.console_log }.into());
+            return Err(BenchError::CoarseClock { config: col.name.to_owned(), clocksource: cs.to_owned(), console: report.console_log });
         }
         ctx.status(format!("bench {}/{}: {} done in {:.1}s", i + 1, COLUMNS.len(), col.name, report.seconds));
         configs.push(ColumnRun {
@@ -217,7 +226,7 @@ pub fn run(ctx: &Context, req: &BenchRequest) -> anyhow::Result<BenchReport> {
 
 /// Boot one column with xc_bench alone; a boot that does not pass is an
 /// error naming the column.
-fn boot(ctx: &Context, req: &BenchRequest, col: &Column, image_dir: &std::path::Path) -> anyhow::Result<BootReport> {
+fn boot(ctx: &Context, req: &BenchRequest, col: &Column, image_dir: &std::path::Path) -> Result<BootReport, BenchError> {
     let mut cmdline: Vec<String> = col.cmdline.iter().map(|s| s.to_string()).collect();
     // /init runs programs without arguments; xc_bench reads this from
     // /proc/cmdline (the dot makes the kernel leave it alone).
@@ -238,14 +247,14 @@ fn boot(ctx: &Context, req: &BenchRequest, col: &Column, image_dir: &std::path::
         // for unmodified binaries
         translate: false,
     };
-    let report = super::boot::run(ctx, &boot).map_err(|e| anyhow::Error::new(e).context(format!("configuration {}: boot", col.name)))?;
+    let report = super::boot::run(ctx, &boot).map_err(|source| BenchError::Boot { config: col.name.to_owned(), source })?;
     if !report.passed {
         return Err(BenchError::BootFailed {
             config: col.name.to_owned(),
             failures: report.failures.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; "),
             console: report.console_log.clone(),
         }
-        .into());
+        );
     }
     Ok(report)
 }

@@ -11,23 +11,23 @@
 //! guest programs are built for the host's architecture): rdtsc needs
 //! unsafe code in Rust, which this workspace forbids.
 
-use super::PROGRAM;
-use anyhow::Context as _;
+use super::{BenchError, PROGRAM};
 use std::os::unix::fs::PermissionsExt;
 
 const MARKER: &str = "XC-BENCH-TSC-KHZ ";
 
 /// The host's TSC frequency in kHz.
-pub fn host_tsc_khz() -> anyhow::Result<u64> {
-    let program = crate::guest::find(PROGRAM).context("xc_bench is not embedded in this binary")?;
-    let mut file = tempfile::Builder::new().prefix("xc-bench-tsc-").tempfile().context("creating a temporary file for xc_bench")?;
-    std::io::Write::write_all(&mut file, program.bytes).context("writing xc_bench to a temporary file")?;
+pub fn host_tsc_khz() -> Result<u64, BenchError> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| BenchError::Tsc(format!("{what}: {e}"));
+    let program = crate::guest::find(PROGRAM).ok_or_else(|| BenchError::Tsc("xc_bench is not embedded in this binary".into()))?;
+    let mut file = tempfile::Builder::new().prefix("xc-bench-tsc-").tempfile().map_err(|e| fail("creating a temporary file", &e))?;
+    std::io::Write::write_all(&mut file, program.bytes).map_err(|e| fail("writing xc_bench to a temporary file", &e))?;
     // Closed before exec: running a file still open for writing fails with ETXTBSY.
     let path = file.into_temp_path();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))?;
-    let out = std::process::Command::new(&path).arg("--tsc-khz").output().context("running xc_bench --tsc-khz on the host")?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).map_err(|e| fail("making it executable", &e))?;
+    let out = std::process::Command::new(&path).arg("--tsc-khz").output().map_err(|e| fail("running it", &e))?;
     let text = String::from_utf8_lossy(&out.stdout);
-    parse(&text).with_context(|| format!("xc_bench --tsc-khz printed no frequency ({}): {text}{}", out.status, String::from_utf8_lossy(&out.stderr)))
+    parse(&text).ok_or_else(|| BenchError::Tsc(format!("it printed no frequency ({}): {text}{}", out.status, String::from_utf8_lossy(&out.stderr))))
 }
 
 /// The frequency in `XC-BENCH-TSC-KHZ <n>`, when plausible (10 MHz..100 GHz).

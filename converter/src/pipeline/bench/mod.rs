@@ -173,8 +173,7 @@ pub fn run(ctx: &Context, req: &BenchRequest) -> Result<BenchReport, BenchError>
             stock_profile: stock.profile,
             libos: libos.kernel_version,
             libos_profile: libos.profile,
-        }
-        );
+        });
     }
     let mut configs = Vec::new();
     for (i, col) in COLUMNS.iter().enumerate() {
@@ -253,8 +252,7 @@ fn boot(ctx: &Context, req: &BenchRequest, col: &Column, image_dir: &std::path::
             config: col.name.to_owned(),
             failures: report.failures.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; "),
             console: report.console_log.clone(),
-        }
-        );
+        });
     }
     Ok(report)
 }

@@ -250,3 +250,14 @@ fn a_changed_source_file_rebuilds_every_stage_after_pull() {
     assert_eq!(rebuilt(&r), vec!["configs: source: changed", "builds: config: changed"], "{}", r.stderr);
     assert_eq!(r.json()["cache_hit"], false);
 }
+
+#[test]
+fn a_boot_refused_before_it_starts_leaves_no_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("c");
+    let dir = build(&cache, &fake_tree(), "fake", &[], &[]).expect_code(0).json()["output_dir"].as_str().unwrap().to_string();
+    let r = xc(&cache, &["--json", "boot", &dir, "--init", "no-such-program"]).expect_code(2);
+    assert!(r.json()["error"].as_str().unwrap().contains("no-such-program"), "{}", r.stdout);
+    let boots: Vec<_> = std::fs::read_dir(cache.join("boots")).map(|d| d.flatten().collect()).unwrap_or_default();
+    assert!(boots.is_empty(), "a refused boot left {boots:?}");
+}

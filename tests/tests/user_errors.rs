@@ -92,6 +92,10 @@ fn a_kernel_that_cannot_find_init_fails_the_boot() {
     assert_eq!(v["timed_out"], false, "the VM must stop by itself on panic");
     let failures = v["failures"].to_string();
     assert!(failures.contains("Panic") || failures.contains("panic"), "{failures}");
+    // A boot record in the cache keeps its log and report, not the initramfs.
+    let out = std::path::Path::new(v["out_dir"].as_str().unwrap());
+    assert!(out.join("console.log").is_file() && out.join("report.json").is_file());
+    assert!(!out.join("initramfs.cpio").exists(), "the boot record kept a copy of the initramfs");
 }
 
 fn fake_kernel_tarball(work: &std::path::Path) -> std::path::PathBuf {

@@ -10,6 +10,7 @@ pub mod container;
 pub mod guest;
 pub mod host;
 pub mod kconfig;
+pub mod oci;
 pub mod patch;
 pub mod pipeline;
 pub mod profile;

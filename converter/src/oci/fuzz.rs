@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::layers::{Applier, ApplyStats, LayerError};
 use super::layout;
+use super::{OciError, Overrides, UnpackedImage};
 
 /// Parse `bytes` as an image index, a manifest and a configuration; each
 /// may be refused, none may panic. Returns how many parsed.
@@ -58,4 +59,35 @@ fn assert_contained(scratch: &Path) {
             .is_none(),
         "a layer wrote outside the rootfs"
     );
+}
+
+/// Unpack `bytes` as an image tar (any of the forms [`super::unpack`]
+/// reads), and panic if anything is left beside the staging rootfs or
+/// appears in a sibling `outside` directory.
+pub fn unpack_image_tar(bytes: &[u8]) -> Result<UnpackedImage, OciError> {
+    let scratch = tempfile::tempdir().expect("temporary directory");
+    let image = scratch.path().join("image.tar");
+    let work = scratch.path().join("work");
+    let outside = scratch.path().join("outside");
+    fs::write(&image, bytes).expect("write image");
+    fs::create_dir(&work).expect("work dir");
+    fs::create_dir(&outside).expect("outside dir");
+    let result = super::unpack(&image, &work.join("rootfs"), &Overrides::default());
+    let left: Vec<String> = fs::read_dir(&work)
+        .expect("list work")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    let expected: &[&str] = if result.is_ok() { &["rootfs"] } else { &[] };
+    assert_eq!(
+        left, expected,
+        "unpack left scratch behind or kept a failed rootfs"
+    );
+    assert!(
+        fs::read_dir(&outside)
+            .expect("list outside")
+            .next()
+            .is_none(),
+        "an image wrote outside its rootfs"
+    );
+    result
 }

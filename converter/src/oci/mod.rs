@@ -150,81 +150,24 @@ fn unpack_into(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let dir = ImageDir::open(image, scratch_parent)?;
-    let (manifest_digest, config_digest, config, sources, layer_digests, name) = match dir.kind()? {
-        ImageKind::OciLayout => {
-            let selected = dir.select_manifest()?;
-            let config_desc = selected.manifest.config();
-            let config = dir.read_config(config_desc)?;
-            let diff_ids = config.rootfs().diff_ids();
-            let layers = selected.manifest.layers();
-            if diff_ids.len() != layers.len() {
-                return Err(OciError::LayerCount {
-                    manifest: selected.digest,
-                    layers: layers.len(),
-                    diff_ids: diff_ids.len(),
-                });
-            }
-            let mut sources = Vec::new();
-            for (desc, diff_id) in layers.iter().zip(diff_ids) {
-                let diff_hex = diff_hex(diff_id, config_desc.digest().to_string())?;
-                let path = dir.blob_path(desc.digest())?;
-                let size = fs::metadata(&path).map_err(layout::io_err(&path))?.len();
-                if size != desc.size() {
-                    return Err(LayoutError::SizeMismatch {
-                        blob: desc.digest().to_string(),
-                        expected: desc.size(),
-                        actual: size,
-                    }
-                    .into());
-                }
-                sources.push(LayerSource {
-                    name: desc.digest().to_string(),
-                    path,
-                    blob_hex: Some(desc.digest().digest().to_string()),
-                    diff_hex,
-                });
-            }
-            let digests = layers.iter().map(|d| d.digest().to_string()).collect();
-            (
-                selected.digest,
-                config_desc.digest().to_string(),
-                config,
-                sources,
-                digests,
-                selected.name,
-            )
-        }
-        ImageKind::DockerLegacy => {
-            let saved = docker::read(dir.root())?;
-            let sources = saved
-                .layers
-                .iter()
-                .map(|(path, hex)| LayerSource {
-                    name: path.display().to_string(),
-                    path: path.clone(),
-                    blob_hex: None,
-                    diff_hex: hex.clone(),
-                })
-                .collect();
-            let digests = saved
-                .layers
-                .iter()
-                .map(|(_, hex)| format!("sha256:{hex}"))
-                .collect();
-            (
-                saved.manifest_digest,
-                saved.config_digest,
-                saved.config,
-                sources,
-                digests,
-                saved.name,
-            )
-        }
+    let plan = match dir.kind()? {
+        ImageKind::OciLayout => plan_oci(&dir)?,
+        ImageKind::DockerLegacy => plan_docker(&dir)?,
     };
+    let ImagePlan {
+        manifest_digest,
+        config_digest,
+        config,
+        layers: sources,
+        layer_digests,
+        name,
+    } = plan;
     check_platform(&config, &config_digest)?;
 
     let mut applier = layers::Applier::new(rootfs)?;
     for source in &sources {
+        // No decompressor or tar parser sees a byte before its digest is checked.
+        verify_layer(source)?;
         let whiteouts = read_layer(source, |tar| layers::scan_whiteouts(tar, &source.name))?;
         applier.apply_whiteouts(&whiteouts, &source.name)?;
         // Read again (and verify again: the user's directory may change under us).
@@ -246,6 +189,86 @@ fn unpack_into(
         layer_digests,
         diff_ids: config.rootfs().diff_ids().clone(),
         rootfs_bytes: rootfs_bytes(rootfs)?,
+    })
+}
+
+/// An image's verified config and its layers, whatever form it came in.
+struct ImagePlan {
+    manifest_digest: String,
+    config_digest: String,
+    config: ImageConfiguration,
+    layers: Vec<LayerSource>,
+    layer_digests: Vec<String>,
+    /// The image's name from an annotation or RepoTags, if any.
+    name: Option<String>,
+}
+
+fn plan_oci(dir: &ImageDir) -> Result<ImagePlan, OciError> {
+    let selected = dir.select_manifest()?;
+    let config_desc = selected.manifest.config();
+    let config = dir.read_config(config_desc)?;
+    let diff_ids = config.rootfs().diff_ids();
+    let layers = selected.manifest.layers();
+    if diff_ids.len() != layers.len() {
+        return Err(OciError::LayerCount {
+            manifest: selected.digest,
+            layers: layers.len(),
+            diff_ids: diff_ids.len(),
+        });
+    }
+    let mut sources = Vec::new();
+    for (desc, diff_id) in layers.iter().zip(diff_ids) {
+        let diff_hex = diff_hex(diff_id, config_desc.digest().to_string())?;
+        let path = dir.blob_path(desc.digest())?;
+        let size = fs::metadata(&path).map_err(layout::io_err(&path))?.len();
+        if size != desc.size() {
+            return Err(LayoutError::SizeMismatch {
+                blob: desc.digest().to_string(),
+                expected: desc.size(),
+                actual: size,
+            }
+            .into());
+        }
+        sources.push(LayerSource {
+            name: desc.digest().to_string(),
+            path,
+            blob_hex: Some(desc.digest().digest().to_string()),
+            diff_hex,
+        });
+    }
+    Ok(ImagePlan {
+        manifest_digest: selected.digest.clone(),
+        config_digest: config_desc.digest().to_string(),
+        layer_digests: layers.iter().map(|d| d.digest().to_string()).collect(),
+        config,
+        layers: sources,
+        name: selected.name,
+    })
+}
+
+fn plan_docker(dir: &ImageDir) -> Result<ImagePlan, OciError> {
+    let saved = docker::read(dir.root())?;
+    let layers = saved
+        .layers
+        .iter()
+        .map(|(path, hex)| LayerSource {
+            name: path.display().to_string(),
+            path: path.clone(),
+            blob_hex: None,
+            diff_hex: hex.clone(),
+        })
+        .collect();
+    Ok(ImagePlan {
+        manifest_digest: saved.manifest_digest,
+        config_digest: saved.config_digest,
+        layer_digests: saved
+            .layers
+            .iter()
+            .map(|(_, hex)| format!("sha256:{hex}"))
+            .collect(),
+        config: saved.config,
+        layers,
+        name: saved.name,
     })
 }
 
@@ -274,6 +297,18 @@ fn check_platform(config: &ImageConfiguration, digest: &str) -> Result<(), OciEr
         os: config.os().to_string(),
         arch: config.architecture().to_string(),
     })
+}
+
+/// Check a layer's digest before anything parses it: the stored bytes when
+/// the form names blobs by digest (OCI), else the uncompressed stream
+/// (docker's legacy form only has diff_ids).
+fn verify_layer(source: &LayerSource) -> Result<(), OciError> {
+    if let Some(hex) = &source.blob_hex {
+        let file = File::open(&source.path).map_err(layout::io_err(&source.path))?;
+        DigestReader::new(file, source.name.clone(), hex.clone()).finish()?;
+        return Ok(());
+    }
+    read_layer(source, |_| Ok(()))
 }
 
 /// Run `f` over the layer's uncompressed tar, then check both digests

@@ -22,6 +22,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{lchown, symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
 
 use tar::{Archive, Entry, EntryType};
 use thiserror::Error;
@@ -352,6 +353,10 @@ fn write_file<R: Read>(
             message: format!("`{}` has {written} of {expected} bytes", path.display()),
         });
     }
+    // The layer's mtime, so e.g. Python's mtime-checked .pyc files stay valid.
+    let mtime = entry.header().mtime().unwrap_or(0);
+    file.set_modified(UNIX_EPOCH + Duration::from_secs(mtime))
+        .map_err(io_err(layer, path))?;
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_err(layer, path))
 }
 

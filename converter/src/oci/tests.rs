@@ -103,7 +103,8 @@ fn whiteout_removes_a_lower_file_and_opaque_keeps_only_the_upper_layer() {
     ]);
     apply(t.path(), &[gzip(&lower), upper]).unwrap();
     assert!(!t.path().join("etc/gone").exists());
-    assert!(t.path().join("etc/kept").exists());
+    let kept = fs::metadata(t.path().join("etc/kept")).unwrap();
+    assert_eq!(kept.mtime(), 0, "the layer's mtime is kept");
     let mut data: Vec<String> = fs::read_dir(t.path().join("data"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

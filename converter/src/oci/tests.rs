@@ -519,3 +519,69 @@ fn fuzz_entry_points_take_any_bytes() {
     let got = fuzz::unpack_image_tar(&b.into_inner().unwrap()).unwrap();
     assert_eq!(got.spec.args, ["sh"]);
 }
+
+#[test]
+fn overrides_follow_docker_run_semantics() {
+    let img = tempfile::tempdir().unwrap();
+    let l = Layout::new(img.path());
+    let mut config = cmd_config(json!(["-c", "echo from cmd"]));
+    config["config"]["Entrypoint"] = json!(["/bin/sh"]);
+    let m = l.manifest(&[busybox_layer()], config, "amd64");
+    l.write_index(vec![m]);
+    let out = tempfile::tempdir().unwrap();
+
+    let o = Overrides {
+        cmd: Some(vec!["-c".into(), "echo mine".into()]),
+        env: vec!["PATH=/bin:/usr/bin".into(), "EXTRA=1".into()],
+        workdir: Some("srv/app".into()),
+        hostname: Some("web-1".into()),
+        user: Some("0:33".into()),
+        ..Overrides::default()
+    };
+    let rootfs = out.path().join("a");
+    let got = unpack(img.path(), &rootfs, &o).unwrap();
+    assert_eq!(
+        got.spec.args,
+        ["/bin/sh", "-c", "echo mine"],
+        "Cmd replaced, Entrypoint kept"
+    );
+    assert_eq!(
+        got.spec
+            .env
+            .iter()
+            .filter(|e| e.starts_with("PATH="))
+            .collect::<Vec<_>>(),
+        ["PATH=/bin:/usr/bin"]
+    );
+    assert!(got.spec.env.contains(&"EXTRA=1".to_string()));
+    assert_eq!(
+        (got.spec.cwd.as_str(), got.spec.hostname.as_str()),
+        ("/srv/app", "web-1")
+    );
+    assert!(
+        rootfs.join("srv/app").is_dir(),
+        "a missing WorkingDir is created"
+    );
+    assert_eq!((got.spec.uid, got.spec.gid), (0, 33));
+
+    let o = Overrides {
+        entrypoint: Some(vec!["sh".into()]),
+        ..Overrides::default()
+    };
+    let got = unpack(img.path(), &out.path().join("b"), &o).unwrap();
+    assert_eq!(
+        got.spec.args,
+        ["sh"],
+        "a new entrypoint drops the image's Cmd"
+    );
+
+    let o = Overrides {
+        hostname: Some("-bad name".into()),
+        ..Overrides::default()
+    };
+    let err = unpack(img.path(), &out.path().join("c"), &o).unwrap_err();
+    assert!(
+        matches!(err, OciError::Config(ConfigError::BadHostname { .. })),
+        "{err}"
+    );
+}

@@ -183,8 +183,9 @@ pub fn whiteouts() -> PathBuf {
 
 static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
 
-/// Build `key` once per process: into a scratch name, then renamed over the
-/// previous build (the same bytes, as builds are deterministic).
+/// Build `key` once per process into a scratch name, and publish it by
+/// rename unless the previous build is the same image (builds are
+/// deterministic, so that is the usual case).
 fn cached(key: &str, build: impl FnOnce(&Path)) -> PathBuf {
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(p) = built.get(key) {
@@ -196,10 +197,28 @@ fn cached(key: &str, build: impl FnOnce(&Path)) -> PathBuf {
     let scratch = dir.join(format!(".{key}.tmp-{}", std::process::id()));
     remove_any(&scratch);
     build(&scratch);
-    remove_any(&dest);
-    fs::rename(&scratch, &dest).expect("publish image");
+    if same_image(&scratch, &dest) {
+        // Leave the published copy alone: another test binary may be reading it.
+        remove_any(&scratch);
+    } else {
+        remove_any(&dest);
+        fs::rename(&scratch, &dest).expect("publish image");
+    }
     built.insert(key.to_string(), dest.clone());
     dest
+}
+
+/// Two builds hold the same image: the same index.json (which names every
+/// blob by digest) for a directory, the same bytes for a tar.
+fn same_image(a: &Path, b: &Path) -> bool {
+    let key = |p: &Path| {
+        if p.is_dir() {
+            fs::read(p.join("index.json")).ok()
+        } else {
+            fs::read(p).ok()
+        }
+    };
+    matches!((key(a), key(b)), (Some(x), Some(y)) if x == y)
 }
 
 fn remove_any(path: &Path) {

@@ -198,13 +198,15 @@ impl<'r> Applier<'r> {
             }
             let raw = entry.path_bytes().into_owned();
             let rel = member_path(&raw, layer)?;
+            // "./" itself has no name; whiteout markers were applied by the first read.
             let Some(name) = rel.file_name() else {
                 continue;
-            }; // "./" itself
+            };
             if name.as_bytes().starts_with(WHITEOUT_PREFIX.as_bytes()) {
                 continue;
             }
             let shown = String::from_utf8_lossy(&raw).into_owned();
+            let member = member_kind(kind, &shown, layer)?;
             let parent = self.resolve(rel.parent().unwrap_or(Path::new("")), true, layer)?;
             let real = parent.join(name);
             let path = self.root.join(&real);
@@ -213,27 +215,27 @@ impl<'r> Applier<'r> {
             let header = entry.header();
             let mode = header.mode().map_err(|e| corrupt(layer, e))? & 0o7777;
             let owner = (
-                header.uid().map_err(|e| corrupt(layer, e))?,
-                header.gid().map_err(|e| corrupt(layer, e))?,
+                id(header.uid(), &shown, layer)?,
+                id(header.gid(), &shown, layer)?,
             );
-            match kind {
-                EntryType::Regular | EntryType::Continuous => {
+            match member {
+                MemberKind::File => {
                     clear_slot(&path, false).map_err(io_err(layer, &path))?;
                     write_file(&mut entry, &path, mode, layer)?;
                 }
-                EntryType::Directory => {
+                MemberKind::Dir => {
                     clear_slot(&path, true).map_err(io_err(layer, &path))?;
                     if !path.is_dir() {
                         fs::create_dir(&path).map_err(io_err(layer, &path))?;
                     }
                     self.dir_modes.insert(real.clone(), mode);
                 }
-                EntryType::Symlink => {
+                MemberKind::Symlink => {
                     let target = link_target(&entry, &shown, layer)?;
                     clear_slot(&path, false).map_err(io_err(layer, &path))?;
                     symlink(OsStr::from_bytes(&target), &path).map_err(io_err(layer, &path))?;
                 }
-                EntryType::Link => {
+                MemberKind::Hardlink => {
                     let target = link_target(&entry, &shown, layer)?;
                     let target_rel =
                         safe_relative_path(&target).map_err(|reason| LayerError::Unsafe {
@@ -260,27 +262,9 @@ impl<'r> Applier<'r> {
                     clear_slot(&path, false).map_err(io_err(layer, &path))?;
                     fs::hard_link(&source, &path).map_err(io_err(layer, &path))?;
                 }
-                EntryType::Char | EntryType::Block => {
-                    return Err(unsafe_entry(layer, &shown, "device node"))
-                }
-                EntryType::Fifo => {
-                    return Err(unsafe_entry(
-                        layer,
-                        &shown,
-                        "FIFO (special files are not unpacked)",
-                    ))
-                }
-                other => {
-                    return Err(unsafe_entry(
-                        layer,
-                        &shown,
-                        format!("unsupported entry type {other:?}"),
-                    ))
-                }
             }
-            if self.chown && kind != EntryType::Link {
-                lchown(&path, Some(owner.0 as u32), Some(owner.1 as u32))
-                    .map_err(io_err(layer, &path))?;
+            if self.chown && member != MemberKind::Hardlink {
+                lchown(&path, Some(owner.0), Some(owner.1)).map_err(io_err(layer, &path))?;
             }
             self.stats.entries += 1;
         }
@@ -306,6 +290,44 @@ impl<'r> Applier<'r> {
             source,
         })
     }
+}
+
+/// What a layer member may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MemberKind {
+    File,
+    Dir,
+    Symlink,
+    Hardlink,
+}
+
+/// Only files, directories and links are unpacked: a device node in a
+/// rootfs would hand the container whatever device it names.
+fn member_kind(kind: EntryType, shown: &str, layer: &str) -> Result<MemberKind, LayerError> {
+    match kind {
+        EntryType::Regular | EntryType::Continuous => Ok(MemberKind::File),
+        EntryType::Directory => Ok(MemberKind::Dir),
+        EntryType::Symlink => Ok(MemberKind::Symlink),
+        EntryType::Link => Ok(MemberKind::Hardlink),
+        EntryType::Char | EntryType::Block => Err(unsafe_entry(layer, shown, "device node")),
+        EntryType::Fifo => Err(unsafe_entry(
+            layer,
+            shown,
+            "FIFO (special files are not unpacked)",
+        )),
+        other => Err(unsafe_entry(
+            layer,
+            shown,
+            format!("unsupported entry type {other:?}"),
+        )),
+    }
+}
+
+/// A uid or gid from a header, which must fit Linux's 32 bits.
+fn id(value: io::Result<u64>, shown: &str, layer: &str) -> Result<u32, LayerError> {
+    let value = value.map_err(|e| corrupt(layer, e))?;
+    u32::try_from(value)
+        .map_err(|_| unsafe_entry(layer, shown, format!("owner id {value} out of range")))
 }
 
 /// A member name as a relative path, refused as `pull` refuses it.

@@ -28,6 +28,8 @@ pub use extract::{
     extract_tar_safely, extract_tar_safely_with_progress, ExtractError, ExtractStats,
 };
 pub use version::{KernelVersion, VersionError};
+/// Shared with `oci` so image layers refuse the same member names as `pull`.
+pub(crate) use extract::safe_relative_path;
 
 use cache::Cache;
 

@@ -209,9 +209,17 @@ pub fn elf_read(data: &[u8]) {
         assert_eq!(bytes, site.original_bytes().as_slice(), "site {:#x}", site.offset);
     }
     for left in &report.left_alone {
+        // The instruction may carry prefixes (`48 0f 05` is a syscall too).
         let at = left.offset as usize;
-        assert_eq!(data.get(at..at + 2), Some(&[0x0f, 0x05][..]), "left-alone {at:#x} is not a syscall");
+        let insn = data.get(at..).unwrap_or_else(|| panic!("left-alone {at:#x} outside the file"));
+        let prefixes = insn.iter().take_while(|b| is_prefix(**b)).count();
+        assert_eq!(insn.get(prefixes..prefixes + 2), Some(&[0x0f, 0x05][..]), "left-alone {at:#x} is not a syscall");
     }
+}
+
+/// x86 legacy and REX prefix bytes.
+fn is_prefix(b: u8) -> bool {
+    matches!(b, 0x40..=0x4f | 0x66 | 0x67 | 0xf0 | 0xf2 | 0xf3 | 0x2e | 0x36 | 0x3e | 0x26 | 0x64 | 0x65)
 }
 
 /// Rewrite `data` with ABOM. Properties: same length; every byte that

@@ -117,6 +117,14 @@ fn exec_segments(header: &Header, data: &[u8]) -> Result<Vec<ExecSegment>, AbomE
                 data.len()
             )));
         }
+        // Every address in the segment must exist: `vaddr_of` (and the
+        // decoder's instruction pointer) add offsets to `vaddr`.
+        if seg.vaddr.checked_add(seg.filesz).is_none() {
+            return Err(AbomError::Malformed(format!(
+                "executable segment {index} (vaddr {:#x}, size {:#x}) wraps around the address space",
+                seg.vaddr, seg.filesz
+            )));
+        }
         segments.push(seg);
     }
     Ok(segments)

@@ -311,9 +311,21 @@ fn compare(op: CmpOp, left: &str, right: &str) -> Tristate {
     }
 }
 
+/// Deepest `(`/`!` nesting accepted. Parsing, evaluating and dropping an
+/// expression recurse on its depth, and a tree is as untrusted as any
+/// archive: 30000 `(` overflowed the stack (a fuzz finding). The kernel's
+/// own Kconfig nests a few levels.
+const MAX_NESTING: usize = 64;
+/// Longest expression accepted, in tokens (a chain of `&&` is as deep as it
+/// is long). The kernel's longest `depends on` has about 40.
+const MAX_TOKENS: usize = 1024;
+
 /// Parse a whole token slice as one expression.
 pub(crate) fn parse_tokens(tokens: &[Token]) -> Result<Expr, String> {
-    let mut p = ExprParser { tokens, pos: 0 };
+    if tokens.len() > MAX_TOKENS {
+        return Err(format!("expression of {} tokens is longer than the {MAX_TOKENS} accepted", tokens.len()));
+    }
+    let mut p = ExprParser { tokens, pos: 0, depth: 0 };
     let expr = p.or()?;
     match tokens.get(p.pos) {
         None => Ok(expr),
@@ -326,6 +338,8 @@ pub(crate) fn parse_tokens(tokens: &[Token]) -> Result<Expr, String> {
 struct ExprParser<'a> {
     tokens: &'a [Token],
     pos: usize,
+    /// Current `(`/`!` nesting.
+    depth: usize,
 }
 
 impl ExprParser<'_> {
@@ -352,6 +366,20 @@ impl ExprParser<'_> {
     }
 
     fn unary(&mut self) -> Result<Expr, String> {
+        if matches!(self.peek(), Some(Tok::Not | Tok::LParen)) {
+            if self.depth == MAX_NESTING {
+                return Err(format!("expression nested deeper than {MAX_NESTING} levels"));
+            }
+            self.depth += 1;
+            let nested = self.nested();
+            self.depth -= 1;
+            return nested;
+        }
+        self.comparison()
+    }
+
+    /// `'!' not | '(' or ')'`, one level deeper.
+    fn nested(&mut self) -> Result<Expr, String> {
         match self.peek() {
             Some(Tok::Not) => {
                 self.pos += 1;
@@ -425,6 +453,20 @@ mod tests {
 
     fn eval(text: &str, v: &Map) -> Tristate {
         Expr::parse(text).expect("parse").eval(v)
+    }
+
+    #[test]
+    fn deep_or_long_expressions_are_refused_not_a_stack_overflow() {
+        let deep = format!("{}A{}", "(".repeat(500), ")".repeat(500));
+        assert!(Expr::parse(&deep).unwrap_err().contains("nested deeper"));
+        let nots = format!("{}A", "!".repeat(1000));
+        assert!(Expr::parse(&nots).unwrap_err().contains("nested deeper"));
+        let huge = format!("{}A{}", "(".repeat(30_000), ")".repeat(30_000));
+        assert!(Expr::parse(&huge).unwrap_err().contains("tokens"));
+        let long = vec!["A"; 2000].join(" && ");
+        assert!(Expr::parse(&long).unwrap_err().contains("tokens"));
+        let ok = format!("{}A{}", "(".repeat(60), ")".repeat(60));
+        assert!(Expr::parse(&ok).is_ok());
     }
 
     #[test]

@@ -187,3 +187,21 @@ fn rejects_what_it_cannot_handle() {
         Err(AbomError::Malformed(_))
     ));
 }
+
+/// Fuzz finding: an executable segment whose virtual addresses wrap around
+/// the address space made `vaddr_of` overflow (a panic with overflow
+/// checks, a wrong address in the report without). It is malformed.
+#[test]
+fn segment_wrapping_the_address_space_is_malformed() {
+    let mut elf = assemble_and_link(SOURCE, &[]);
+    // Point the first executable PT_LOAD at the top of the address space.
+    let phoff = u64::from_le_bytes(elf[0x20..0x28].try_into().unwrap()) as usize;
+    let phnum = u16::from_le_bytes(elf[0x38..0x3a].try_into().unwrap()) as usize;
+    let exec = (0..phnum)
+        .map(|i| phoff + i * 56)
+        .find(|&ph| elf[ph..ph + 4] == [1, 0, 0, 0] && elf[ph + 4] & 1 != 0)
+        .expect("an executable PT_LOAD");
+    elf[exec + 16..exec + 24].copy_from_slice(&(u64::MAX - 8).to_le_bytes());
+    let err = scan(&elf).expect_err("wrapping segment").to_string();
+    assert!(err.contains("wraps around the address space"), "{err}");
+}

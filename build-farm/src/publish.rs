@@ -79,6 +79,21 @@ impl Staging {
     }
 }
 
+impl Staging {
+    /// Rename the staging directory to `dest`, which must not exist or be
+    /// an empty directory: for a user's output directory, where files
+    /// already there are someone else's and must be neither kept in place
+    /// of ours (as [`publish`](Staging::publish) does) nor mixed with them.
+    /// On failure the staging directory is removed.
+    pub fn publish_new(mut self) -> Result<PathBuf, PublishError> {
+        let dir = self.dir.take().expect("staging directory present until published");
+        // rename(2) replaces an empty directory and refuses a non-empty one.
+        fs::rename(dir.path(), &self.dest).map_err(io("rename staging directory to", &self.dest))?;
+        let _ = dir.keep();
+        Ok(self.dest.clone())
+    }
+}
+
 /// Rename `staged` to `dest`; if `dest` already exists, remove `staged`.
 pub fn publish_dir(staged: &Path, dest: &Path) -> Result<(), PublishError> {
     match fs::rename(staged, dest) {
@@ -153,6 +168,24 @@ mod tests {
         a.publish().unwrap();
         b.publish().unwrap();
         assert_eq!(fs::read(dest.join("f")).unwrap(), b"first");
+        assert_eq!(fs::read_dir(root.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn publish_new_replaces_an_empty_dir_and_refuses_a_full_one() {
+        let root = tempfile::tempdir().unwrap();
+        let dest = root.path().join("out");
+        fs::create_dir(&dest).unwrap();
+        let a = Staging::new(&dest).unwrap();
+        fs::write(a.path().join("f"), b"ours").unwrap();
+        a.publish_new().unwrap();
+        assert_eq!(fs::read(dest.join("f")).unwrap(), b"ours");
+        let b = Staging::new(&dest).unwrap();
+        fs::write(b.path().join("g"), b"late").unwrap();
+        let err = b.publish_new().expect_err("dest is not empty");
+        assert!(err.to_string().contains(&dest.display().to_string()), "{err}");
+        // Theirs untouched, ours gone: nothing mixed, nothing left over.
+        assert_eq!(fs::read_dir(&dest).unwrap().count(), 1);
         assert_eq!(fs::read_dir(root.path()).unwrap().count(), 1);
     }
 

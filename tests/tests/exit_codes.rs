@@ -20,12 +20,18 @@ fn every_kind_of_failure_has_its_documented_exit_code() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("c");
     let ok = fake("fake", &[]);
+    let full = tmp.path().join("full");
+    std::fs::create_dir(&full).unwrap();
+    std::fs::write(full.join("series"), "someone else's\n").unwrap();
+    let export_into_full: Vec<String> =
+        ["--json", "patch", "--dir", fake_tree().to_str().unwrap(), "--export", full.to_str().unwrap()].iter().map(|s| s.to_string()).collect();
     let rows: Vec<Row> = vec![
         ("a good build", ok.clone(), vec![], 0),
         ("boot of a path that is not an image", vec!["--json".into(), "boot".into(), "/not/an/image".into()], vec![], 2),
         ("an unknown profile", fake("no-such-profile", &[]), vec![], 2),
         ("a --dir that is not a kernel tree", vec!["--json".into(), "pull".into(), "--dir".into(), tmp.path().display().to_string()], vec![], 2),
         ("a misspelt option", fake("fake-typo", &[]), vec![], 2),
+        ("patch --export into a non-empty directory", export_into_full, vec![], 2),
         ("an option lost in olddefconfig", fake("fake-lost", &[]), vec![], 3),
         ("a conversion whose anchors are missing", fake("fake", &["--mode", "libos"]), vec![], 3),
         ("a compile error", fake("minimal-fake-int", &[]), vec![("FAKE_BUILD_FAIL", "1")], 3),

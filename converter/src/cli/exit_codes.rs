@@ -42,7 +42,7 @@ fn config(e: &ConfigError) -> i32 {
 fn patch_stage(e: &PatchStageError) -> i32 {
     match e {
         PatchStageError::Patch(crate::patch::PatchError::NotApplicable { .. }) | PatchStageError::Kconfig { .. } => STAGE,
-        PatchStageError::Patch(_) => USAGE,
+        PatchStageError::Patch(_) | PatchStageError::ExportExists { .. } => USAGE,
         PatchStageError::Io(_) | PatchStageError::Cache(_) => HOST,
     }
 }

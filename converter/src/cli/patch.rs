@@ -57,6 +57,13 @@ pub struct PatchArgs {
     /// Also copy the quilt series into this directory (created; must not exist).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Write the series for distribution packagers into DIR: `series` plus
+    /// one patch per group, each with a DEP-3 header (Description, Origin,
+    /// Forwarded: not-needed, Last-Update from the source tree's date), for
+    /// `quilt push -a` or debian/patches on the pristine tree of this exact
+    /// version. DIR must not exist or be empty; it is written whole or not at all.
+    #[arg(long, value_name = "DIR")]
+    export: Option<PathBuf>,
 }
 
 /// Run `analyze`.
@@ -96,19 +103,27 @@ pub fn exec_analyze(ctx: &Session, args: &AnalyzeArgs) -> anyhow::Result<()> {
 pub fn exec_patch(ctx: &Session, args: &PatchArgs) -> anyhow::Result<()> {
     super::prepare_host_for_source(ctx, &args.source.spec())?;
     let set = args.set.load()?;
-    let (tree, _) = pipeline::pull::run(ctx, &args.source.spec())?;
-    let patched = pipeline::patch::run(ctx, &tree, &set)?;
+    // Refused output directories are known before any work is done.
     if let Some(out) = &args.out {
-        // Checked first: publishing onto an existing directory keeps the
-        // old one (right for cache entries, wrong for a user's --out).
+        // Publishing onto an existing directory keeps the old one (right
+        // for cache entries, wrong for a user's --out).
         if out.exists() {
             anyhow::bail!("--out {}: already exists; remove it or choose another directory", out.display());
         }
+    }
+    if let Some(dir) = &args.export {
+        pipeline::patch::check_export_dir(dir)?;
+    }
+    let (tree, _) = pipeline::pull::run(ctx, &args.source.spec())?;
+    let plan = pipeline::patch::plan(&tree, &set)?;
+    let patched = pipeline::patch::run_planned(ctx, &tree, &set, &plan)?;
+    let export = args.export.as_deref().map(|dir| pipeline::patch::export(&plan, &patched.pristine, dir)).transpose()?;
+    if let Some(out) = &args.out {
         let staging = build_farm::Staging::new(out)?;
         patched.copy_series_to(staging.path())?;
         staging.publish()?;
     }
-    let human = format!(
+    let mut human = format!(
         "Linux {} converted with `{}`: {} patches (series {}){}\nseries: {}\n{}",
         patched.tree.version,
         patched.set,
@@ -118,7 +133,11 @@ pub fn exec_patch(ctx: &Session, args: &PatchArgs) -> anyhow::Result<()> {
         patched.series_dir.display(),
         patched.tree.root.display()
     );
-    let value = serde_json::json!({"patched": patched, "cache_hit": patched.cache_hit});
+    // The exported directory is the last line: what a script wants next.
+    if let Some(e) = &export {
+        human.push_str(&format!("\nquilt series with DEP-3 headers (Last-Update {}):\n{}", e.last_update, e.dir.display()));
+    }
+    let value = serde_json::json!({"patched": patched, "cache_hit": patched.cache_hit, "export": export});
     super::emit(&ctx.ui, &value, &human);
     Ok(())
 }

@@ -10,6 +10,7 @@
 //! change as a quilt series of unified diffs.
 
 pub mod apply;
+pub mod dep3;
 pub mod facts;
 pub mod spec;
 
@@ -149,8 +150,13 @@ pub struct GroupPatch {
     pub file_name: String,
     /// Subject.
     pub description: String,
+    /// The group's longer explanation (`why`), trimmed.
+    pub why: String,
     /// The patch text (header + diffs).
     pub text: String,
+    /// Just the unified diffs, for headers in other formats ([`dep3`]).
+    #[serde(skip)]
+    pub diff: String,
 }
 
 /// A patch set planned against one tree.
@@ -323,12 +329,19 @@ pub fn plan(set: &PatchSet, version: &str, series: Series, facts: &facts::Facts,
             continue;
         }
         number += 1;
-        let mut text = format!("From: xc-convert\nSubject: [PATCH {number:02}] {}\n\n{}\n---\n", group.description, group.why.trim());
+        let mut diff = String::new();
         for (file, old) in &before {
             let new = current.get(file).cloned().flatten().unwrap_or_default();
-            text.push_str(&apply::unified_diff(file, old.as_deref(), &new));
+            diff.push_str(&apply::unified_diff(file, old.as_deref(), &new));
         }
-        plan.patches.push(GroupPatch { file_name: format!("{gname}.patch"), description: group.description.clone(), text });
+        let text = format!("From: xc-convert\nSubject: [PATCH {number:02}] {}\n\n{}\n---\n{diff}", group.description, group.why.trim());
+        plan.patches.push(GroupPatch {
+            file_name: format!("{gname}.patch"),
+            description: group.description.clone(),
+            why: group.why.trim().to_string(),
+            text,
+            diff,
+        });
     }
     plan.files = current.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
     plan

@@ -10,6 +10,7 @@ use super::configure::ConfiguredTree;
 use super::make::{Make, MakeError};
 use super::{Context, Event};
 use crate::host::{HostError, Toolchain};
+use crate::source::date::{source_epoch, CivilDate};
 use build_farm::{Entry, EntryError, Fingerprint, Stage, Staging};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -199,7 +200,7 @@ const ARTIFACTS: &[(&str, &str)] = &[
 /// kernel embeds a user, a host, a build number and a date (in `uname -v`
 /// and in the mtimes of its built-in initramfs, which Kbuild passes through
 /// `date -d`, so the date must be one `date` can parse). All of them are
-/// pinned, the date to `source_epoch` (see [`source_epoch`]), so one key
+/// pinned, the date to the source tree's (see [`source_epoch`]), so one key
 /// gives the same bytes on any machine and in any cache. Paths are pinned
 /// by `Make` itself (they depend on where, not on what).
 fn make_vars(source_epoch: u64) -> Vec<String> {
@@ -215,41 +216,21 @@ fn make_vars(source_epoch: u64) -> Vec<String> {
 /// The make targets of an image.
 const TARGETS: &[&str] = &["bzImage"];
 
-/// The date a build claims: the mtime of the source tree's top Makefile.
-/// Extraction keeps the archive's member times (a Debian or kernel.org
-/// tarball's release date, a git commit's date), so this is a property of
-/// the input, not of when or where it was unpacked.
-fn source_epoch(tree_root: &Path) -> u64 {
-    std::fs::metadata(tree_root.join("Makefile"))
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// `epoch` the way `date -u` prints it ("Tue Nov 14 22:13:20 UTC 2023"),
-/// without a date crate (days-to-civil from H. Hinnant's algorithms).
+/// `epoch` the way `date -u` prints it ("Tue Nov 14 22:13:20 UTC 2023").
 fn utc_date(epoch: u64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let (days, secs) = (epoch / 86_400, epoch % 86_400);
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let d = CivilDate::of_epoch(epoch);
+    let secs = epoch % 86_400;
     format!(
-        "{} {} {day:2} {:02}:{:02}:{:02} UTC {year}",
-        DAYS[(days % 7) as usize],
-        MONTHS[(month - 1) as usize],
+        "{} {} {:2} {:02}:{:02}:{:02} UTC {}",
+        DAYS[d.weekday as usize],
+        MONTHS[(d.month - 1) as usize],
+        d.day,
         secs / 3600,
         secs % 3600 / 60,
-        secs % 60
+        secs % 60,
+        d.year
     )
 }
 

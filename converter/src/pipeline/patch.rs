@@ -9,12 +9,13 @@
 
 use super::Context;
 use crate::kconfig::{KconfigDb, KconfigError};
-use crate::patch::{self, facts::Facts, PatchError, PatchSet, Plan};
+use crate::patch::{self, dep3, facts::Facts, PatchError, PatchSet, Plan};
 use crate::profile::Series;
+use crate::source::date::{source_epoch, CivilDate};
 use crate::source::KernelTree;
 use build_farm::{Entry, EntryError, Layout, Staging, Stage};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Errors of the patch stage.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,12 @@ pub enum PatchStageError {
     /// The cache entry could not be looked up, locked or published.
     #[error(transparent)]
     Cache(#[from] EntryError),
+    /// `--export` names a directory that already holds files (or a file).
+    #[error("--export {}: already exists and is not an empty directory; remove it or choose another directory", .dir.display())]
+    ExportExists {
+        /// The directory asked for.
+        dir: PathBuf,
+    },
 }
 
 
@@ -95,7 +102,12 @@ pub fn plan(tree: &KernelTree, set: &PatchSet) -> Result<Plan, PatchStageError> 
 
 /// Apply `set` to `tree`, or find the result in the cache.
 pub fn run(ctx: &Context, tree: &KernelTree, set: &PatchSet) -> Result<PatchedTree, PatchStageError> {
-    let plan = plan(tree, set)?;
+    run_planned(ctx, tree, set, &plan(tree, set)?)
+}
+
+/// [`run`] with the plan already made (by [`plan`], of the same tree and
+/// set), for callers that also export it.
+pub fn run_planned(ctx: &Context, tree: &KernelTree, set: &PatchSet, plan: &Plan) -> Result<PatchedTree, PatchStageError> {
     if !plan.is_clean() {
         return Err(PatchError::NotApplicable { set: set.name.clone(), version: tree.version.to_string(), problems: plan.problems() }.into());
     }
@@ -138,7 +150,7 @@ pub fn run(ctx: &Context, tree: &KernelTree, set: &PatchSet) -> Result<PatchedTr
             patches: Vec::new(),
             cache_hit: false,
         };
-        build_farm::write_json_atomic(&staging.path().join("plan.json"), &plan)?;
+        build_farm::write_json_atomic(&staging.path().join("plan.json"), plan)?;
         build_farm::write_json_atomic(&staging.path().join("fingerprint.json"), &fp)?;
         build_farm::write_json_atomic(&staging.path().join(Stage::Patched.record_name()), &patched.to_record(&ctx.layout))?;
         staging.publish()?;
@@ -160,4 +172,56 @@ pub fn run(ctx: &Context, tree: &KernelTree, set: &PatchSet) -> Result<PatchedTr
         staging.publish()?;
     }
     Ok(patched)
+}
+
+/// What [`export`] wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuiltExport {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Its files: `series`, then the patches in order.
+    pub files: Vec<String>,
+    /// The date in every patch's `Last-Update:` (the pristine tree's).
+    pub last_update: String,
+}
+
+/// Refuse an export directory that exists and is not empty (or is not a
+/// directory): a packager's files there are never overwritten or mixed in.
+pub fn check_export_dir(dir: &Path) -> Result<(), PatchStageError> {
+    let refuse = || PatchStageError::ExportExists { dir: dir.to_path_buf() };
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err("inspect", dir)(e).into()),
+        Ok(m) if !m.is_dir() => Err(refuse()),
+        Ok(_) => {
+            let mut entries = std::fs::read_dir(dir).map_err(io_err("read directory", dir))?;
+            if entries.next().is_some() {
+                Err(refuse())
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Write `plan`'s series into `dir` as a quilt directory for packagers:
+/// `series` plus one patch per group with a DEP-3 header dated from
+/// `pristine` (the tree the patches apply to), never from the clock, so
+/// the same conversion exports the same bytes. Written beside `dir` and
+/// renamed into place: an error leaves nothing behind.
+pub fn export(plan: &Plan, pristine: &KernelTree, dir: &Path) -> Result<QuiltExport, PatchStageError> {
+    check_export_dir(dir)?;
+    let date = CivilDate::of_epoch(source_epoch(&pristine.root));
+    let staging = Staging::new(dir)?;
+    let mut files = vec!["series".to_string()];
+    for p in &plan.patches {
+        let f = staging.path().join(&p.file_name);
+        std::fs::write(&f, dep3::render_patch(p, date)).map_err(io_err("write", &f))?;
+        files.push(p.file_name.clone());
+    }
+    let f = staging.path().join("series");
+    let names: String = plan.patches.iter().map(|p| format!("{}\n", p.file_name)).collect();
+    std::fs::write(&f, names).map_err(io_err("write", &f))?;
+    staging.publish_new()?;
+    Ok(QuiltExport { dir: dir.to_path_buf(), files, last_update: date.iso() })
 }

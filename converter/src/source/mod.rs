@@ -14,6 +14,7 @@ mod extract;
 mod git;
 mod tree;
 mod version;
+pub mod date;
 
 #[cfg(test)]
 mod tests;

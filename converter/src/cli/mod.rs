@@ -13,7 +13,9 @@ mod build;
 mod config;
 mod patch;
 mod pull;
+mod run;
 mod source_args;
+mod wrap;
 
 use crate::pipeline::Context;
 use crate::ui::Ui;
@@ -37,6 +39,8 @@ that is the hash of its inputs:
   boot    boot an image in QEMU with an initramfs and check what the guest says
   abom    rewrite syscall sites of ELF files into calls through the entry table
   bench   boot stock and libos images of one kernel, print ns per system call
+  wrap    pack a container rootfs + spec with a kernel image into a VM image
+  run     run a wrapped container in its own VM on its own kernel
 
 From nothing to a booted kernel:
 
@@ -78,6 +82,8 @@ pub enum Command {
     Boot(boot::Args),
     Abom(abom::Args),
     Bench(bench::Args),
+    Wrap(wrap::Args),
+    Run(run::Args),
 }
 
 /// Exit code classes (see the module doc).
@@ -92,6 +98,11 @@ pub mod exit {
     pub const HOST: i32 = 4;
 }
 
+/// `run`'s container exited with this status: ours too, nothing printed.
+#[derive(Debug, thiserror::Error)]
+#[error("the container exited with status {0}")]
+pub struct ExitWith(pub i32);
+
 /// A boot that ran but did not pass: exit code 1, report already printed.
 #[derive(Debug, thiserror::Error)]
 #[error("boot checks failed")]
@@ -102,6 +113,22 @@ fn exit_code(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
         if cause.is::<ChecksFailed>() {
             return exit::CHECK_FAILED;
+        }
+        if let Some(ExitWith(code)) = cause.downcast_ref::<ExitWith>() {
+            return *code;
+        }
+        if cause.is::<crate::container::vm::VmError>()
+            || cause.is::<crate::container::wrapped::WrappedError>()
+            || cause.is::<crate::container::pack::PackError>() && matches!(cause.downcast_ref(), Some(crate::container::pack::PackError::InitramfsTooBig { .. }))
+            || cause.is::<crate::container::rootfs::RootfsError>() && matches!(cause.downcast_ref(), Some(crate::container::rootfs::RootfsError::NotADirectory { .. }))
+            || cause.is::<crate::pipeline::container_run::RunError>() && !matches!(cause.downcast_ref(), Some(crate::pipeline::container_run::RunError::RunDir { .. }))
+            || cause.is::<wrap::BadSpec>()
+            || cause.is::<wrap::EmptyArgs>()
+        {
+            return exit::USAGE;
+        }
+        if cause.is::<run::KernelProblem>() || cause.is::<run::NoStatus>() {
+            return exit::STAGE;
         }
         if cause.is::<crate::profile::ProfileError>() || cause.is::<crate::source::SourceError>() || cause.is::<crate::abom::AbomError>() {
             return exit::USAGE;
@@ -158,12 +185,14 @@ pub fn main() -> i32 {
         Command::Boot(a) => boot::exec(&ctx, a),
         Command::Abom(a) => abom::exec(&ctx, a),
         Command::Bench(a) => bench::exec(&ctx, a),
+        Command::Wrap(a) => wrap::exec(&ctx, a),
+        Command::Run(a) => run::exec(&ctx, a),
     };
     match result {
         Ok(()) => 0,
         Err(err) => {
             let code = exit_code(&err);
-            if code == exit::CHECK_FAILED {
+            if code == exit::CHECK_FAILED || err.chain().any(|c| c.is::<ExitWith>()) {
                 return code;
             }
             eprintln!("error: {err}");

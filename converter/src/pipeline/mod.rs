@@ -22,9 +22,11 @@ pub mod bench;
 pub mod boot;
 pub mod build;
 pub mod configure;
+pub mod container_run;
 pub mod make;
 pub mod patch;
 pub mod pull;
+pub mod wrap;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,57 @@
+//! The control channel between `run` and PID 1, on ttyS3, one text line per
+//! message.
+//!
+//! host -> guest, once, before anything runs: the run-time overrides as
+//! spec lines (`arg V` lines replace the spec's argv, `env K=V` lines set a
+//! variable), then `start`. Later, any number of `signal N` (run's SIGINT or
+//! SIGTERM, for the entrypoint). The spec inside the rootfs stays as wrapped:
+//! overrides exist only for the run that sent them.
+//!
+//! guest -> host: `XC-EXIT N` when the entrypoint has exited, N as a
+//! shell reports it (128+signal when a signal killed it).
+
+use super::spec::escape;
+
+/// The override block sent before `start`.
+pub fn override_block(args: &[String], env: &[String]) -> String {
+    let mut s = String::new();
+    for a in args {
+        s.push_str(&format!("arg {}\n", escape(a)));
+    }
+    for e in env {
+        s.push_str(&format!("env {}\n", escape(e)));
+    }
+    s.push_str("start\n");
+    s
+}
+
+/// Ask PID 1 to send `signal` to the entrypoint.
+pub fn signal_line(signal: i32) -> String {
+    format!("signal {signal}\n")
+}
+
+/// The entrypoint's status from an `XC-EXIT N` line.
+pub fn parse_exit(line: &str) -> Option<i32> {
+    line.trim().strip_prefix("XC-EXIT ")?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_escape_values_and_end_with_start() {
+        let b = override_block(&["sh".into(), "-c".into(), "echo a\nb".into()], &["K=v w".into()]);
+        assert_eq!(b, "arg sh\narg -c\narg echo a\\nb\nenv K=v w\nstart\n");
+        assert_eq!(override_block(&[], &[]), "start\n");
+    }
+
+    #[test]
+    fn exit_lines_parse_and_others_do_not() {
+        assert_eq!(parse_exit("XC-EXIT 7\r"), Some(7));
+        assert_eq!(parse_exit("XC-EXIT 143"), Some(143));
+        assert_eq!(parse_exit("XC-EXIT x"), None);
+        assert_eq!(parse_exit("hello"), None);
+        assert_eq!(signal_line(15), "signal 15\n");
+    }
+}

@@ -1,6 +1,8 @@
 //! Harness for end-to-end tests: run the real `xc-convert` binary (as
 //! ripgrep's `TestCommand` does) against a shared cache, and parse its JSON.
 
+pub mod host_rootfs;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};

@@ -142,7 +142,7 @@ pub fn run(ctx: &Context, req: &RunRequest) -> anyhow::Result<ContainerRun> {
     for p in &req.ports {
         p.check_free()?;
     }
-    crate::host::ensure_packages(crate::host::BOOT_PACKAGES, "running containers", &|s| ctx.ui.status(s))?;
+    crate::host::ensure_packages(crate::host::RUN_PACKAGES, "running containers", &|s| ctx.ui.status(s))?;
     let name = req.name.clone().unwrap_or_else(|| format!("{}-{}", m.name, std::process::id()));
     let run_dir = claim_run_dir(&ctx.cache, &name)?;
     // Socket paths must stay under 108 bytes, which a deep cache may not.

@@ -92,6 +92,9 @@ pub fn run(ctx: &Context, req: &WrapRequest) -> anyhow::Result<WrappedContainer>
     }
     let (format, reason) = pack::choose(req.rootfs_format, tree.content_bytes, req.memory_mb)?;
     ctx.ui.status(&format!("rootfs as {format}: {reason}"));
+    if format == pack::RootfsFormat::Ext4 {
+        crate::host::ensure_packages(crate::host::EXT4_PACKAGES, "an ext4 rootfs", &|s| ctx.ui.status(s))?;
+    }
     let options = WrapOptions { rootfs_format: req.rootfs_format, memory_mb: req.memory_mb };
     let m = &req.kernel.manifest;
     let fp = Fingerprint::new()

@@ -227,7 +227,8 @@ static int load_spec(struct spec *s)
     return 1;
 }
 
-/* Read one line from the control port (raw tty); NULL on timeout. */
+/* Read one line from the control port (raw tty); NULL when none arrives
+ * within timeout_ms (0: only what is already there). */
 static char *ctl_line(int timeout_ms)
 {
     static char buf[65536];
@@ -239,8 +240,9 @@ static char *ctl_line(int timeout_ms)
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
         long spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        long left = timeout_ms - spent;
         struct pollfd p = {ctl_fd, POLLIN, 0};
-        if (spent >= timeout_ms || len == sizeof buf - 1 || poll(&p, 1, timeout_ms - spent) <= 0)
+        if (len == sizeof buf - 1 || poll(&p, 1, left > 0 ? (int)left : 0) <= 0)
             return NULL;
         ssize_t n = read(ctl_fd, buf + len, sizeof buf - 1 - len);
         if (n <= 0)
@@ -263,6 +265,9 @@ static void read_overrides(struct spec *s)
 {
     if (ctl_fd < 0)
         return;
+    /* Only now, with the port raw: bytes the host sent while the driver was
+     * still setting the UART up could be lost or echoed. */
+    (void)!write(ctl_fd, "XC-READY\n", 9);
     int replaced = 0;
     for (;;) {
         char *line = ctl_line(OVERRIDE_WAIT_MS);
@@ -496,6 +501,14 @@ static void handle_ctl(pid_t child)
 int main(void)
 {
     mount_filesystems();
+    /* Without a /dev/console in an initramfs the kernel starts us with no
+     * fds 0-2; fill them so the ports below never land there (dup2 onto the
+     * same number would keep their close-on-exec flag). */
+    int fd;
+    while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd < 3)
+        ;
+    if (fd > 2)
+        close(fd);
     console_fd = open("/dev/console", O_WRONLY | O_NOCTTY | O_CLOEXEC);
     out_fd = open_tty("/dev/ttyS1");
     err_fd = open_tty("/dev/ttyS2");

@@ -1,7 +1,10 @@
 //! The control channel between `run` and PID 1, on ttyS3, one text line per
 //! message.
 //!
-//! host -> guest, once, before anything runs: the run-time overrides as
+//! guest -> host first: `XC-READY` once PID 1 has the port in raw mode
+//! (bytes sent earlier could be lost while the driver sets the UART up).
+//!
+//! host -> guest, once, after that and before anything runs: the run-time overrides as
 //! spec lines (`arg V` lines replace the spec's argv, `env K=V` lines set a
 //! variable), then `start`. Later, any number of `signal N` (run's SIGINT or
 //! SIGTERM, for the entrypoint). The spec inside the rootfs stays as wrapped:
@@ -30,6 +33,24 @@ pub fn signal_line(signal: i32) -> String {
     format!("signal {signal}\n")
 }
 
+/// PID 1's first line: the port is ready for the overrides.
+pub const READY: &str = "XC-READY";
+
+/// What PID 1 says on the control channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestMessage {
+    Ready,
+    Exit(i32),
+}
+
+/// Parse one line from PID 1 (None: not ours, ignored).
+pub fn parse_guest(line: &str) -> Option<GuestMessage> {
+    if line.trim() == READY {
+        return Some(GuestMessage::Ready);
+    }
+    parse_exit(line).map(GuestMessage::Exit)
+}
+
 /// The entrypoint's status from an `XC-EXIT N` line.
 pub fn parse_exit(line: &str) -> Option<i32> {
     line.trim().strip_prefix("XC-EXIT ")?.trim().parse().ok()
@@ -53,5 +74,7 @@ mod tests {
         assert_eq!(parse_exit("XC-EXIT x"), None);
         assert_eq!(parse_exit("hello"), None);
         assert_eq!(signal_line(15), "signal 15\n");
+        assert_eq!(parse_guest("XC-READY\r"), Some(GuestMessage::Ready));
+        assert_eq!(parse_guest("XC-EXIT 0"), Some(GuestMessage::Exit(0)));
     }
 }

@@ -6,7 +6,7 @@
 //! killed when the grace period ends without the VM stopping, or at a second
 //! signal.
 
-use super::control;
+use super::control::{self, GuestMessage};
 use super::vm::Channels;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -22,7 +22,7 @@ pub struct SessionConfig {
     /// QEMU's argv (see [`super::vm::command_line`]).
     pub argv: Vec<String>,
     pub channels: Channels,
-    /// Sent on the control channel before anything runs ([`control::override_block`]).
+    /// Sent on the control channel when PID 1 is ready ([`control::override_block`]).
     pub overrides: String,
     /// After forwarding a stop signal, how long the VM gets to stop itself.
     pub stop_grace: Duration,
@@ -124,7 +124,6 @@ pub fn run(mut cfg: SessionConfig) -> Result<SessionOutcome, SessionError> {
     let out = streams.pop().expect("three streams");
     let ctl_err = |source| SessionError::Control { path: ch.control_sock.clone(), source };
     let mut ctl_writer = ctl.try_clone().map_err(ctl_err)?;
-    ctl_writer.write_all(cfg.overrides.as_bytes()).map_err(ctl_err)?;
 
     let first = Arc::new(OnceLock::new());
     let pumps = [
@@ -142,9 +141,16 @@ pub fn run(mut cfg: SessionConfig) -> Result<SessionOutcome, SessionError> {
         if let Some(st) = child.try_wait().map_err(SessionError::Wait)? {
             break st;
         }
-        if let Ok(code) = exits.try_recv() {
-            exit_status = Some(code);
-            exit_seen = Some(Instant::now());
+        match exits.try_recv() {
+            Ok(GuestMessage::Ready) => {
+                // The VM may die before reading it; its exit says why.
+                let _ = ctl_writer.write_all(cfg.overrides.as_bytes());
+            }
+            Ok(GuestMessage::Exit(code)) => {
+                exit_status = Some(code);
+                exit_seen = Some(Instant::now());
+            }
+            Err(_) => {}
         }
         let mut kill_now = false;
         if let Ok(sig) = signals.try_recv() {
@@ -177,7 +183,12 @@ pub fn run(mut cfg: SessionConfig) -> Result<SessionOutcome, SessionError> {
     }
     if exit_status.is_none() {
         // The line may have arrived just before QEMU exited.
-        exit_status = exits.recv_timeout(Duration::from_secs(1)).ok();
+        while let Ok(m) = exits.recv_timeout(Duration::from_secs(1)) {
+            if let GuestMessage::Exit(code) = m {
+                exit_status = Some(code);
+                break;
+            }
+        }
     }
     Ok(SessionOutcome {
         exit_status,
@@ -231,13 +242,13 @@ fn pump(mut from: UnixStream, mut sink: Box<dyn Write + Send>, start: Instant, f
     })
 }
 
-fn read_control(ctl: UnixStream) -> Receiver<i32> {
+fn read_control(ctl: UnixStream) -> Receiver<GuestMessage> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         for line in BufReader::new(ctl).lines() {
             let Ok(line) = line else { break };
-            if let Some(code) = control::parse_exit(&line) {
-                let _ = tx.send(code);
+            if let Some(m) = control::parse_guest(&line) {
+                let _ = tx.send(m);
             }
         }
     });

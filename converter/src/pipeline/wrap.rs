@@ -9,6 +9,7 @@ use super::build::BuiltImage;
 use super::Context;
 use crate::container::pack::{self, FormatChoice};
 use crate::container::rootfs;
+use crate::container::translate::TranslateReport;
 use crate::container::spec::ContainerSpec;
 use crate::container::vm::{self, Channels, VmConfig};
 use crate::container::wrapped::{self, WrapOptions, WrappedKernel, WrappedManifest, KERNEL_FILE, SCHEMA, WRAPPED_JSON};
@@ -34,6 +35,8 @@ pub struct WrapRequest {
     pub memory_mb: u32,
     /// Name part of the directory [default: from the rootfs].
     pub name: Option<String>,
+    /// Rewrite the rootfs's ELF files for the entry table (libos kernels only).
+    pub translate: bool,
 }
 
 /// The result: the published directory and its manifest.
@@ -46,6 +49,8 @@ pub struct WrappedContainer {
 
 #[derive(Debug, thiserror::Error)]
 pub enum WrapError {
+    #[error("--translate needs a libos kernel (rewritten programs call through its entry table); this one is {mode}")]
+    TranslateNeedsLibos { mode: crate::pipeline::build::Mode },
     #[error("cannot copy the kernel image {from} into {to}")]
     CopyKernel { from: PathBuf, to: PathBuf, #[source] source: std::io::Error },
 }
@@ -96,8 +101,11 @@ pub fn run(ctx: &Context, req: &WrapRequest) -> anyhow::Result<WrappedContainer>
     if format == pack::RootfsFormat::Ext4 {
         crate::host::ensure_packages(crate::host::EXT4_PACKAGES, "an ext4 rootfs", &|s| ctx.ui.status(s))?;
     }
-    let options = WrapOptions { rootfs_format: req.rootfs_format, memory_mb: req.memory_mb };
+    let options = WrapOptions { rootfs_format: req.rootfs_format, memory_mb: req.memory_mb, translate: req.translate };
     let m = &req.kernel.manifest;
+    if req.translate && m.mode != crate::pipeline::build::Mode::Libos {
+        return Err(WrapError::TranslateNeedsLibos { mode: m.mode }.into());
+    }
     let fp = Fingerprint::new()
         .with_hash("rootfs", &tree.digest)
         .with_json("spec", spec)
@@ -115,7 +123,15 @@ pub fn run(ctx: &Context, req: &WrapRequest) -> anyhow::Result<WrappedContainer>
     let kernel_src = req.kernel.dir.join("bzImage");
     let kernel_dst = staging.path().join(KERNEL_FILE);
     std::fs::copy(&kernel_src, &kernel_dst).map_err(|source| WrapError::CopyKernel { from: kernel_src.clone(), to: kernel_dst.clone(), source })?;
-    let packed = pack::pack(&tree, spec, format, reason, staging.path())?;
+    let mut report = req.translate.then(TranslateReport::default);
+    if req.translate {
+        ctx.ui.status("rewriting the rootfs's ELF files for the entry table (abom)");
+    }
+    let packed = pack::pack(&tree, spec, format, reason, staging.path(), report.as_mut())?;
+    if let Some(r) = &report {
+        let sites: usize = r.rewritten.iter().map(|f| f.sites).sum();
+        ctx.ui.status(&format!("rewrote {sites} sites in {} files ({} ELF files kept)", r.rewritten.len(), r.kept.len()));
+    }
     let manifest = WrappedManifest {
         schema: SCHEMA,
         name,
@@ -132,6 +148,7 @@ pub fn run(ctx: &Context, req: &WrapRequest) -> anyhow::Result<WrappedContainer>
         rootfs: packed,
         spec: spec.clone(),
         options,
+        translated: report,
     };
     build_farm::write_json_atomic(&staging.path().join(WRAPPED_JSON), &manifest)?;
     let dir = staging.publish()?;

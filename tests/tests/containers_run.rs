@@ -183,6 +183,7 @@ fn redis_answers_through_a_forwarded_port_and_a_second_container_cannot_see_it()
     let bb = busybox_wrapped();
     let a = xc(&shared_cache(), &["run", bb.to_str().unwrap(), "--name", "iso-a", "--tenant", "t-a", "--", "sh", "-c", &script]);
     assert_eq!(a.code, 0, "{a:?}");
+    eprintln!("container A, beside B:\n{}", a.stdout);
     assert!(!a.stdout.contains("redis"), "A sees B's processes:\n{}", a.stdout);
     assert!(a.stdout.contains("direct: unreachable"), "{}", a.stdout);
     assert!(a.stdout.contains("v-from-host"), "B's forwarded port from A:\n{}", a.stdout);

@@ -9,7 +9,7 @@ use std::process::Command;
 /// Applets linked to /bin/busybox in the rootfs.
 pub const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "ls", "ps", "sleep", "nc", "hostname", "id", "grep", "printf", "wc", "kill", "true", "false",
-    "mkdir", "uname", "env",
+    "mkdir", "uname", "env", "touch",
 ];
 
 /// A rootfs under `dir` with /bin/busybox and its applets, /etc/passwd and

@@ -196,3 +196,60 @@ fn redis_answers_through_a_forwarded_port_and_a_second_container_cannot_see_it()
     assert_eq!(code, 0, "stderr:\n{err}");
     assert!(!shared_cache().join("runs/iso-b").exists(), "a clean run leaves no run directory");
 }
+
+/// The same busybox rootfs as an ext4 image on virtio-blk (root=/dev/vda).
+fn busybox_ext4_wrapped() -> PathBuf {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = host_rootfs::busybox(&tmp.path().join("busybox-ext4"));
+    let spec_file = tmp.path().join("spec.json");
+    std::fs::write(&spec_file, host_rootfs::spec(&["/bin/sh", "-c", "echo on-disk; grep ' / ' /proc/mounts; touch /written; exit 9"], "disk").to_string()).unwrap();
+    let mut args = vec!["wrap", "--rootfs", root.to_str().unwrap(), "--spec", spec_file.to_str().unwrap(), "--rootfs-format", "ext4"];
+    args.extend(KERNEL);
+    let r = xc(&shared_cache(), &args).expect_code(0);
+    assert!(r.stderr.contains("rootfs as ext4"), "the choice is printed: {}", r.stderr);
+    PathBuf::from(r.stdout.lines().last().unwrap())
+}
+
+#[test]
+fn an_ext4_rootfs_on_virtio_blk_runs_and_each_run_starts_from_the_image_as_wrapped() {
+    let _g = heavy();
+    let dir = busybox_ext4_wrapped();
+    assert!(dir.join("rootfs.ext4").is_file());
+    for _ in 0..2 {
+        let r = xc(&shared_cache(), &["run", dir.to_str().unwrap()]);
+        assert_eq!(r.code, 9, "{r:?}");
+        assert!(r.stdout.starts_with("on-disk\n/dev/root / ext4 rw"), "{}", r.stdout);
+    }
+    // snapshot=on: the run's write went to a throw-away overlay.
+    let ls = Command::new("debugfs").arg("-R").arg("ls /").arg(dir.join("rootfs.ext4")).output().unwrap();
+    assert!(!String::from_utf8_lossy(&ls.stdout).contains("written"));
+}
+
+#[test]
+fn an_initramfs_the_memory_cannot_hold_is_refused_naming_the_sizes() {
+    let _g = heavy();
+    let dir = busybox_wrapped();
+    let r = xc(&shared_cache(), &["run", dir.to_str().unwrap(), "--memory", "64"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("has 64 MiB") && r.stderr.contains("--rootfs-format ext4"), "{}", r.stderr);
+    assert!(!r.stderr.contains("running "), "no VM was started: {}", r.stderr);
+}
+
+#[test]
+fn a_translated_rootfs_runs_on_the_libos_kernel() {
+    let _g = heavy();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = host_rootfs::busybox(&tmp.path().join("busybox-xlat"));
+    let spec_file = tmp.path().join("spec.json");
+    std::fs::write(&spec_file, host_rootfs::spec(&["/bin/sh", "-c", "echo translated; exit 5"], "xlat").to_string()).unwrap();
+    let mut args = vec!["--json", "wrap", "--rootfs", root.to_str().unwrap(), "--spec", spec_file.to_str().unwrap(), "--translate"];
+    args.extend(KERNEL);
+    let w = xc(&shared_cache(), &args).expect_code(0).json();
+    let rewritten = &w["manifest"]["translated"]["rewritten"];
+    assert_eq!(rewritten[0]["path"], "bin/busybox", "{w}");
+    assert!(rewritten[0]["sites"].as_u64().unwrap() > 0, "{w}");
+    let dir = w["dir"].as_str().unwrap();
+    let r = xc(&shared_cache(), &["run", dir]);
+    assert_eq!(r.code, 5, "{r:?}");
+    assert_eq!(r.stdout, "translated\n");
+}

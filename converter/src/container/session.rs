@@ -10,6 +10,7 @@ use super::control::{self, GuestMessage};
 use super::vm::Channels;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
@@ -87,8 +88,12 @@ pub fn run(mut cfg: SessionConfig) -> Result<SessionOutcome, SessionError> {
     let signals = watch_signals()?;
     let command = argv_text(&cfg.argv);
     let start = Instant::now();
+    // Its own process group: a terminal's Ctrl-C reaches the whole
+    // foreground group, and QEMU would quit at once instead of letting the
+    // entrypoint stop through PID 1.
     let mut child = Command::new(&cfg.argv[0])
         .args(&cfg.argv[1..])
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -128,12 +128,16 @@ pub struct VmConfig {
 /// `run` checks for) but not the informational boot chatter, which costs
 /// start time on an emulated UART. `panic=-1` with QEMU's `-no-reboot` ends
 /// the VM on a panic instead of hanging it.
-pub fn kernel_cmdline(format: RootfsFormat) -> String {
+///
+/// On microvm there is no keyboard controller or ACPI to reset through:
+/// `reboot=t` resets by triple fault, which QEMU's -no-reboot also ends on.
+pub fn kernel_cmdline(format: RootfsFormat, machine: Machine) -> String {
     let root = match format {
         RootfsFormat::Initramfs => "rdinit=/.xc/init",
         RootfsFormat::Ext4 => "root=/dev/vda rw rootfstype=ext4 init=/.xc/init",
     };
-    format!("console=ttyS0 8250.nr_uarts=4 panic=-1 loglevel=5 {root}")
+    let reboot = if machine == Machine::Microvm { " reboot=t" } else { "" };
+    format!("console=ttyS0 8250.nr_uarts=4 panic=-1 loglevel=5{reboot} {root}")
 }
 
 /// QEMU's argv, binary first.
@@ -178,7 +182,7 @@ pub fn command_line(cfg: &VmConfig) -> Vec<String> {
             push("-device", format!("virtio-blk-{virtio},drive=root"));
         }
     }
-    push("-append", kernel_cmdline(cfg.rootfs_format));
+    push("-append", kernel_cmdline(cfg.rootfs_format, cfg.machine));
     argv.extend(["-nodefaults".to_owned(), "-no-user-config".to_owned(), "-no-reboot".to_owned()]);
     argv
 }

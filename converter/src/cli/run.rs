@@ -53,8 +53,8 @@ pub struct Args {
     /// Accelerator: tcg works everywhere; kvm needs a KVM that runs ordinary guests.
     #[arg(long, value_enum, default_value_t = Accel::Tcg)]
     pub accel: Accel,
-    /// QEMU machine type: pc (PCI, as `boot` uses) or microvm (no PCI or firmware tables: faster start).
-    #[arg(long, value_enum, default_value_t = Machine::Pc)]
+    /// QEMU machine type: microvm (no PCI or firmware tables: faster start) or pc (PCI, as `boot` uses).
+    #[arg(long, value_enum, default_value_t = Machine::Microvm)]
     pub machine: Machine,
     /// Seconds the container gets to stop after SIGINT/SIGTERM before QEMU is killed.
     #[arg(long, value_name = "S", default_value_t = 10)]

@@ -76,7 +76,7 @@ pub fn qemu_template(dir: &Path, m_rootfs: &pack::PackedRootfs, memory_mb: u32) 
         memory_mb,
         cpus: 1,
         accel: crate::qemu::Accel::Tcg,
-        machine: vm::Machine::Pc,
+        machine: vm::Machine::default(),
         channels: Channels {
             console_log: "{run}/console.log".into(),
             stdout_sock: "{sock}/stdout.sock".into(),

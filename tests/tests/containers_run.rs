@@ -164,7 +164,7 @@ fn redis_answers_through_a_forwarded_port_and_a_second_container_cannot_see_it()
     let redis = redis_wrapped();
     let port = free_port();
     let mut b = run_cmd(&[redis.to_str().unwrap(), "-p", &format!("{port}:6379"), "--name", "iso-b", "--tenant", "t-b"])
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .spawn()
@@ -194,12 +194,14 @@ fn redis_answers_through_a_forwarded_port_and_a_second_container_cannot_see_it()
     assert_eq!(redis_cli(port, &["GET", "k"]).as_deref(), Some("v-from-host"), "B still up");
 
     let code = ctrl_c(&mut b);
-    let mut err = String::new();
+    let (mut out, mut err) = (String::new(), String::new());
+    b.stdout.take().unwrap().read_to_string(&mut out).unwrap();
     b.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     // The signal reached redis through PID 1 (QEMU, in its own group, was
     // not killed by it): redis shut down and exited 0, and the status came back.
-    assert!(err.contains("Received SIGINT scheduling shutdown"), "stderr:\n{err}");
-    assert_eq!(code, 0, "stderr:\n{err}");
+    // (redis logs to stdout.)
+    assert!(out.contains("Received SIGINT scheduling shutdown"), "stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     assert!(!shared_cache().join("runs/iso-b").exists(), "a clean run leaves no run directory");
 }
 

@@ -35,6 +35,10 @@ pub const KERNEL_BUILD_PACKAGES: &[&str] =
     &["build-essential", "flex", "bison", "bc", "libelf-dev", "libssl-dev", "cpio", "xz-utils"];
 /// Packages `boot` needs.
 pub const BOOT_PACKAGES: &[&str] = &["qemu-system-x86", "busybox-static"];
+/// What `run` needs: the VMM only (the rootfs brings its own userland).
+pub const RUN_PACKAGES: &[&str] = &["qemu-system-x86"];
+/// What `wrap` needs for an ext4 rootfs: mkfs.ext4 and debugfs.
+pub const EXT4_PACKAGES: &[&str] = &["e2fsprogs"];
 
 fn is_installed(pkg: &str) -> bool {
     Command::new("dpkg-query")

@@ -2,6 +2,7 @@
 //! ripgrep's `TestCommand` does) against a shared cache, and parse its JSON.
 
 pub mod images;
+pub mod host_rootfs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

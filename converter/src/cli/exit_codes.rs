@@ -90,6 +90,12 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         if cause.is::<super::ChecksFailed>() {
             return CHECK_FAILED;
         }
+        if let Some(super::ExitWith(code)) = cause.downcast_ref::<super::ExitWith>() {
+            return *code;
+        }
+        if let Some(code) = super::container_exit_code(cause) {
+            return code;
+        }
         let class = if let Some(e) = cause.downcast_ref::<ImageError>() {
             Some(image(e))
         } else if let Some(e) = cause.downcast_ref::<SourceError>() {

@@ -17,7 +17,9 @@ mod exit_codes;
 mod patch;
 mod pull;
 mod reporter;
+mod run;
 mod source_args;
+mod wrap;
 
 use crate::pipeline::image::ImageSpec;
 use crate::pipeline::Context;
@@ -47,6 +49,8 @@ that is the hash of its inputs:
   abom    rewrite syscall sites of ELF files into calls through the entry table
   bench   boot stock and libos images of one kernel, print ns per system call
   cache   show what the cache holds and free space (stale staging, old boots)
+  wrap    pack a container rootfs + spec with a kernel image into a VM image
+  run     run a wrapped container in its own VM on its own kernel
 
 From nothing to a booted kernel:
 
@@ -89,6 +93,8 @@ pub enum Command {
     Abom(abom::Args),
     Bench(bench::Args),
     Cache(cache::Args),
+    Wrap(wrap::Args),
+    Run(run::Args),
 }
 
 /// One run of the CLI: the pipeline's context plus how to talk to the user.
@@ -139,10 +145,38 @@ pub(crate) fn prepare_host_for_image(s: &Session, spec: &ImageSpec) -> anyhow::R
 
 pub use exit_codes::exit;
 
+/// `run`'s container exited with this status: ours too, nothing printed.
+#[derive(Debug, thiserror::Error)]
+#[error("the container exited with status {0}")]
+pub struct ExitWith(pub i32);
+
 /// A boot that ran but did not pass: exit code 1, report already printed.
 #[derive(Debug, thiserror::Error)]
 #[error("boot checks failed")]
 pub struct ChecksFailed;
+
+/// Exit codes of wrap's and run's errors: what the user asked for is wrong
+/// (a taken port, a bad spec, a rootfs too big for the memory) is 2, a
+/// kernel that misbehaved or a VM that ended without a status is 3.
+pub(crate) fn container_exit_code(cause: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    use crate::container::{pack::PackError, rootfs::RootfsError, vm::VmError, wrapped::WrappedError};
+    use crate::pipeline::{container_run::RunError, wrap::WrapError};
+    let usage = cause.is::<VmError>()
+        || cause.is::<WrappedError>()
+        || matches!(cause.downcast_ref(), Some(WrapError::TranslateNeedsLibos { .. }))
+        || cause.is::<wrap::BadSpec>()
+        || cause.is::<wrap::EmptyArgs>()
+        || matches!(cause.downcast_ref(), Some(PackError::InitramfsTooBig { .. } | PackError::TranslateExt4 | PackError::TooLargeForCpio { .. }))
+        || matches!(cause.downcast_ref(), Some(RootfsError::NotADirectory { .. }))
+        || matches!(cause.downcast_ref(), Some(RunError::NameInUse { .. } | RunError::BadEnv { .. }));
+    if usage {
+        return Some(exit::USAGE);
+    }
+    if cause.is::<run::KernelProblem>() || cause.is::<run::NoStatus>() {
+        return Some(exit::STAGE);
+    }
+    None
+}
 
 /// Print a result: JSON on stdout with `--json`, else the human text.
 pub(crate) fn emit<T: serde::Serialize>(ui: &Ui, value: &T, human: &str) {
@@ -205,12 +239,14 @@ pub fn main() -> i32 {
         Command::Abom(a) => abom::exec(ctx, a),
         Command::Bench(a) => bench::exec(ctx, a),
         Command::Cache(a) => cache::exec(ctx, a),
+        Command::Wrap(a) => wrap::exec(ctx, a),
+        Command::Run(a) => run::exec(ctx, a),
     };
     match result {
         Ok(()) => 0,
         Err(err) => {
             let code = exit_code(&err);
-            if code == exit::CHECK_FAILED {
+            if code == exit::CHECK_FAILED || err.chain().any(|c| c.is::<ExitWith>()) {
                 return code;
             }
             eprintln!("error: {err}");

@@ -2,7 +2,9 @@
 //! (see Documentation/driver-api/early-userspace/buffer-format.rst).
 //!
 //! Only what an initramfs needs: directories, regular files, symlinks and
-//! device nodes, all owned by root with mtime 0 so archives are reproducible.
+//! device nodes, owned by root unless [`Entry::owned_by`] says otherwise (a
+//! container's rootfs keeps its owners), with mtime 0 so archives are
+//! reproducible.
 
 use std::io::{self, Write};
 
@@ -22,21 +24,27 @@ pub(crate) struct Entry<'a> {
     pub mode: u32,
     pub data: &'a [u8],
     pub rdev: (u32, u32),
+    pub uid: u32,
+    pub gid: u32,
 }
 
 impl<'a> Entry<'a> {
     pub fn dir(name: &'a str) -> Self {
-        Self { name, mode: S_IFDIR | 0o755, data: &[], rdev: (0, 0) }
+        Self { name, mode: S_IFDIR | 0o755, data: &[], rdev: (0, 0), uid: 0, gid: 0 }
     }
     pub fn file(name: &'a str, perm: u32, data: &'a [u8]) -> Self {
-        Self { name, mode: S_IFREG | perm, data, rdev: (0, 0) }
+        Self { name, mode: S_IFREG | perm, data, rdev: (0, 0), uid: 0, gid: 0 }
     }
     /// The symlink target is stored as the member's data.
     pub fn symlink(name: &'a str, target: &'a str) -> Self {
-        Self { name, mode: S_IFLNK | 0o777, data: target.as_bytes(), rdev: (0, 0) }
+        Self { name, mode: S_IFLNK | 0o777, data: target.as_bytes(), rdev: (0, 0), uid: 0, gid: 0 }
+    }
+    /// The same entry with another owner and permission bits (type kept).
+    pub fn owned_by(self, uid: u32, gid: u32, perm: u32) -> Self {
+        Self { uid, gid, mode: (self.mode & !0o7777) | (perm & 0o7777), ..self }
     }
     pub fn char_dev(name: &'a str, perm: u32, major: u32, minor: u32) -> Self {
-        Self { name, mode: S_IFCHR | perm, data: &[], rdev: (major, minor) }
+        Self { name, mode: S_IFCHR | perm, data: &[], rdev: (major, minor), uid: 0, gid: 0 }
     }
 }
 
@@ -58,12 +66,12 @@ impl<W: Write> CpioWriter<W> {
         let nlink = if entry.mode & S_IFDIR == S_IFDIR { 2 } else { 1 };
         let ino = self.next_ino;
         self.next_ino += 1;
-        self.write_member(entry.name, ino, entry.mode, nlink, size, entry.rdev, entry.data)
+        self.write_member(entry.name, ino, entry.mode, (entry.uid, entry.gid), nlink, size, entry.rdev, entry.data)
     }
 
     /// Write the trailer and return the underlying writer.
     pub fn finish(mut self) -> io::Result<W> {
-        self.write_member(TRAILER, 0, 0, 1, 0, (0, 0), &[])?;
+        self.write_member(TRAILER, 0, 0, (0, 0), 1, 0, (0, 0), &[])?;
         self.out.flush()?;
         Ok(self.out)
     }
@@ -74,6 +82,7 @@ impl<W: Write> CpioWriter<W> {
         name: &str,
         ino: u32,
         mode: u32,
+        owner: (u32, u32),
         nlink: u32,
         size: u32,
         rdev: (u32, u32),
@@ -82,7 +91,7 @@ impl<W: Write> CpioWriter<W> {
         let namesize = u32::try_from(name.len() + 1)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "name too long"))?;
         // ino mode uid gid nlink mtime filesize devmajor devminor rdevmajor rdevminor namesize check
-        let fields = [ino, mode, 0, 0, nlink, 0, size, 0, 0, rdev.0, rdev.1, namesize, 0];
+        let fields = [ino, mode, owner.0, owner.1, nlink, 0, size, 0, 0, rdev.0, rdev.1, namesize, 0];
         let mut header = String::with_capacity(HEADER_LEN);
         header.push_str(MAGIC);
         for field in fields {

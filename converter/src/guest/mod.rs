@@ -6,7 +6,7 @@
 //! initramfs needs nothing on the host except busybox.
 
 mod busybox;
-mod cpio;
+pub(crate) mod cpio;
 mod initramfs;
 mod translate;
 

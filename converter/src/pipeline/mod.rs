@@ -28,9 +28,11 @@ pub mod boot;
 pub mod build;
 pub mod configure;
 pub mod image;
+pub mod container_run;
 pub mod make;
 pub mod patch;
 pub mod pull;
+pub mod wrap;
 
 use build_farm::{Fingerprint, Layout, Stage};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,245 @@
+//! The QEMU command line of a container VM.
+//!
+//! Four legacy serial ports carry four streams so none has to be picked out
+//! of another: ttyS0 the kernel console (to a file), ttyS1 the entrypoint's
+//! stdout, ttyS2 its stderr, ttyS3 the control channel between `run` and
+//! PID 1 (see [`super::control`]). ttyS1-3 are Unix sockets that `run`
+//! listens on and QEMU connects to. The NIC is virtio-net on QEMU's user
+//! network (slirp: no root, no bridge), with one `hostfwd` per `-p`.
+
+use super::pack::RootfsFormat;
+use crate::qemu::Accel;
+use serde::{Deserialize, Serialize};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
+use std::path::PathBuf;
+
+/// TCP or UDP, as in docker's `-p 53:53/udp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+/// One `-p [IP:]HOST:GUEST[/tcp|/udp]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortForward {
+    pub host_ip: Ipv4Addr,
+    pub host_port: u16,
+    pub guest_port: u16,
+    pub proto: Proto,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VmError {
+    #[error("-p {spec:?}: {why} (expected [IP:]HOST:GUEST[/tcp|/udp], e.g. 8080:80 or 127.0.0.1:6380:6379)")]
+    BadPort { spec: String, why: &'static str },
+    #[error("host port {ip}:{port}/{proto} is already in use; pick another with -p {ip}:OTHER:{guest}", proto = if *.proto == Proto::Tcp { "tcp" } else { "udp" })]
+    PortTaken { ip: Ipv4Addr, port: u16, guest: u16, proto: Proto, #[source] source: std::io::Error },
+}
+
+impl std::str::FromStr for PortForward {
+    type Err = VmError;
+
+    fn from_str(s: &str) -> Result<Self, VmError> {
+        let bad = |why| VmError::BadPort { spec: s.to_owned(), why };
+        let (ports, proto) = match s.rsplit_once('/') {
+            Some((p, "tcp")) => (p, Proto::Tcp),
+            Some((p, "udp")) => (p, Proto::Udp),
+            Some(_) => return Err(bad("the protocol must be tcp or udp")),
+            None => (s, Proto::Tcp),
+        };
+        let parts: Vec<&str> = ports.split(':').collect();
+        let (ip, host, guest) = match parts[..] {
+            [h, g] => (Ipv4Addr::LOCALHOST, h, g),
+            [ip, h, g] => (ip.parse().map_err(|_| bad("the host address is not an IPv4 address"))?, h, g),
+            _ => return Err(bad("wrong number of `:`")),
+        };
+        let port = |p: &str| p.parse::<u16>().ok().filter(|&n| n > 0);
+        Ok(PortForward {
+            host_ip: ip,
+            host_port: port(host).ok_or_else(|| bad("the host port is not a number in 1-65535"))?,
+            guest_port: port(guest).ok_or_else(|| bad("the guest port is not a number in 1-65535"))?,
+            proto,
+        })
+    }
+}
+
+impl PortForward {
+    /// Bind the host side for a moment: a port someone else holds is an
+    /// error that names it *before* QEMU starts (slirp would only print a
+    /// warning and run without the forward).
+    pub fn check_free(&self) -> Result<(), VmError> {
+        let addr = SocketAddrV4::new(self.host_ip, self.host_port);
+        let taken = |source| VmError::PortTaken { ip: self.host_ip, port: self.host_port, guest: self.guest_port, proto: self.proto, source };
+        match self.proto {
+            Proto::Tcp => TcpListener::bind(addr).map(drop).map_err(taken),
+            Proto::Udp => UdpSocket::bind(addr).map(drop).map_err(taken),
+        }
+    }
+
+    /// QEMU's `hostfwd=` value.
+    pub fn hostfwd(&self) -> String {
+        let p = if self.proto == Proto::Tcp { "tcp" } else { "udp" };
+        format!("{p}:{}:{}-:{}", self.host_ip, self.host_port, self.guest_port)
+    }
+}
+
+/// Where QEMU connects the serial ports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Channels {
+    /// ttyS0, written by QEMU.
+    pub console_log: PathBuf,
+    /// ttyS1 (stdout), ttyS2 (stderr), ttyS3 (control): sockets `run` listens on.
+    pub stdout_sock: PathBuf,
+    pub stderr_sock: PathBuf,
+    pub control_sock: PathBuf,
+}
+
+/// QEMU's machine type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Machine {
+    /// The i440FX PC the rest of the project boots: PCI, virtio-*-pci.
+    Pc,
+    /// QEMU's minimal machine: no PCI, no firmware tables to scan; virtio
+    /// on MMIO announced on the kernel command line (VIRTIO_MMIO_CMDLINE_DEVICES).
+    /// The default: it starts faster (docs/containers.md, "Start time").
+    #[default]
+    Microvm,
+}
+
+/// Everything the command line is made of.
+#[derive(Debug, Clone)]
+pub struct VmConfig {
+    pub kernel: PathBuf,
+    pub rootfs: PathBuf,
+    pub rootfs_format: RootfsFormat,
+    pub memory_mb: u32,
+    pub cpus: u32,
+    pub accel: Accel,
+    pub machine: Machine,
+    pub channels: Channels,
+    pub ports: Vec<PortForward>,
+}
+
+/// The kernel command line: PID 1 is ours, on either root.
+///
+/// `loglevel=5` keeps warnings, oopses and panics on the console (what
+/// `run` checks for) but not the informational boot chatter, which costs
+/// start time on an emulated UART. `panic=-1` with QEMU's `-no-reboot` ends
+/// the VM on a panic instead of hanging it.
+///
+/// On microvm there is no keyboard controller or ACPI to reset through:
+/// `reboot=t` resets by triple fault, which QEMU's -no-reboot also ends on.
+pub fn kernel_cmdline(format: RootfsFormat, machine: Machine) -> String {
+    let root = match format {
+        RootfsFormat::Initramfs => "rdinit=/.xc/init",
+        RootfsFormat::Ext4 => "root=/dev/vda rw rootfstype=ext4 init=/.xc/init",
+    };
+    let reboot = if machine == Machine::Microvm { " reboot=t" } else { "" };
+    format!("console=ttyS0 8250.nr_uarts=4 panic=-1 loglevel=5{reboot} {root}")
+}
+
+/// QEMU's argv, binary first.
+pub fn command_line(cfg: &VmConfig) -> Vec<String> {
+    let mut argv: Vec<String> = vec![crate::qemu::DEFAULT_QEMU_BINARY.to_owned()];
+    let mut push = |a: &str, b: String| argv.extend([a.to_owned(), b]);
+    let (virtio, machine) = match cfg.machine {
+        Machine::Pc => ("pci", "pc"),
+        // The legacy PIC/PIT and an RTC keep the kernel's boot path the one
+        // the pc machine takes; no ACPI (the kernel has none), no option ROMs.
+        Machine::Microvm => ("device", "microvm,x-option-roms=off,isa-serial=off,pit=on,pic=on,rtc=on,acpi=off"),
+    };
+    push("-M", machine.to_owned());
+    push("-accel", cfg.accel.qemu_name().to_owned());
+    push("-cpu", if cfg.accel == Accel::Kvm { "host" } else { "max" }.to_owned());
+    push("-m", cfg.memory_mb.to_string());
+    push("-smp", cfg.cpus.max(1).to_string());
+    push("-display", "none".to_owned());
+    push("-kernel", cfg.kernel.display().to_string());
+    let c = &cfg.channels;
+    push("-chardev", format!("file,id=con,path={}", c.console_log.display()));
+    for (id, sock) in [("out", &c.stdout_sock), ("err", &c.stderr_sock), ("ctl", &c.control_sock)] {
+        push("-chardev", format!("socket,id={id},path={}", sock.display()));
+    }
+    // ttyS0..3 at the standard I/O ports, in this order.
+    for (index, id) in ["con", "out", "err", "ctl"].iter().enumerate() {
+        push("-device", format!("isa-serial,chardev={id},index={index}"));
+    }
+    let mut netdev = "user,id=net0".to_owned();
+    for p in &cfg.ports {
+        netdev.push_str(",hostfwd=");
+        netdev.push_str(&p.hostfwd());
+    }
+    push("-netdev", netdev);
+    push("-device", format!("virtio-net-{virtio},netdev=net0"));
+    match cfg.rootfs_format {
+        RootfsFormat::Initramfs => push("-initrd", cfg.rootfs.display().to_string()),
+        RootfsFormat::Ext4 => {
+            // snapshot=on: each run writes to its own throw-away overlay, so
+            // the wrapped image stays as wrapped and runs do not share state.
+            push("-drive", format!("file={},format=raw,if=none,id=root,snapshot=on", cfg.rootfs.display()));
+            push("-device", format!("virtio-blk-{virtio},drive=root"));
+        }
+    }
+    push("-append", kernel_cmdline(cfg.rootfs_format, cfg.machine));
+    argv.extend(["-nodefaults".to_owned(), "-no-user-config".to_owned(), "-no-reboot".to_owned()]);
+    argv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_read_as_dockers_do() {
+        let p: PortForward = "8080:80".parse().unwrap();
+        assert_eq!((p.host_ip, p.host_port, p.guest_port, p.proto), (Ipv4Addr::LOCALHOST, 8080, 80, Proto::Tcp));
+        assert_eq!(p.hostfwd(), "tcp:127.0.0.1:8080-:80");
+        let p: PortForward = "0.0.0.0:53:5353/udp".parse().unwrap();
+        assert_eq!(p.hostfwd(), "udp:0.0.0.0:53-:5353");
+        for bad in ["80", "a:80", "1:2:3:4", "80:0", "80:80/sctp", "300.1.1.1:1:2"] {
+            assert!(bad.parse::<PortForward>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_taken_port_is_named() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let p: PortForward = format!("{port}:80").parse().unwrap();
+        let err = p.check_free().unwrap_err().to_string();
+        assert!(err.contains(&format!("127.0.0.1:{port}/tcp")), "{err}");
+        drop(l);
+    }
+
+    #[test]
+    fn command_line_wires_the_four_ports_and_the_root() {
+        let ch = Channels { console_log: "/r/console.log".into(), stdout_sock: "/s/out".into(), stderr_sock: "/s/err".into(), control_sock: "/s/ctl".into() };
+        let mut cfg = VmConfig {
+            kernel: "/w/bzImage".into(),
+            rootfs: "/w/rootfs.cpio".into(),
+            rootfs_format: RootfsFormat::Initramfs,
+            memory_mb: 256,
+            cpus: 1,
+            accel: Accel::Tcg,
+            machine: Machine::Pc,
+            channels: ch,
+            ports: vec!["6380:6379".parse().unwrap()],
+        };
+        let j = command_line(&cfg).join(" ");
+        let serials: Vec<&str> = j.split(" -device isa-serial,").skip(1).map(|s| s.split(' ').next().unwrap()).collect();
+        assert_eq!(serials, ["chardev=con,index=0", "chardev=out,index=1", "chardev=err,index=2", "chardev=ctl,index=3"], "ttyS0..3 in order: {j}");
+        assert!(j.contains("-initrd /w/rootfs.cpio") && j.contains("rdinit=/.xc/init"), "{j}");
+        assert!(j.contains("hostfwd=tcp:127.0.0.1:6380-:6379") && j.contains("-no-reboot"), "{j}");
+        cfg.rootfs_format = RootfsFormat::Ext4;
+        cfg.rootfs = "/w/rootfs.ext4".into();
+        let j = command_line(&cfg).join(" ");
+        assert!(j.contains("snapshot=on") && j.contains("root=/dev/vda") && !j.contains("-initrd"), "{j}");
+        assert!(j.contains("virtio-blk-pci") && j.contains("-M pc "), "{j}");
+        cfg.machine = Machine::Microvm;
+        let j = command_line(&cfg).join(" ");
+        assert!(j.contains("-M microvm") && j.contains("virtio-blk-device") && j.contains("virtio-net-device"), "{j}");
+    }
+}

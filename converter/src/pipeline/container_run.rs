@@ -1,0 +1,214 @@
+//! `run`: boot a wrapped container in its own VM, stream its output, return
+//! the entrypoint's status and judge the kernel's console.
+//!
+//! Each run has a directory `<cache>/runs/<name>/` with `run.json` (name,
+//! tenant, our pid, QEMU's command line) and the kernel's `console.log`. It
+//! is removed after a clean run and kept when the kernel reported a problem,
+//! the VM ended without a status, or `--keep` was given. A name that a live
+//! `run` holds is refused; several runs with different names are several
+//! VMs, each with its own kernel, network and sockets.
+
+use super::Context;
+use crate::container::control;
+use crate::container::pack::{self, RootfsFormat};
+use crate::container::session::{self, SessionConfig};
+use crate::container::vm::{self, Channels, Machine, PortForward, VmConfig};
+use crate::container::wrapped::{self, KERNEL_FILE};
+use crate::qemu::{self, Accel, Problem};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What to run and how.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// A directory `wrap` published.
+    pub wrapped: PathBuf,
+    pub ports: Vec<PortForward>,
+    /// `K=V` (or `K`, taken from our environment) set for the entrypoint.
+    pub env: Vec<String>,
+    /// Replace the spec's argv when not empty.
+    pub args: Vec<String>,
+    /// Guest memory [default: what wrap recorded].
+    pub memory_mb: Option<u32>,
+    pub cpus: u32,
+    /// Run name (the run directory's) [default: <wrapped name>-<pid>].
+    pub name: Option<String>,
+    /// A label recorded with the run.
+    pub tenant: Option<String>,
+    pub accel: Accel,
+    pub machine: Machine,
+    /// After forwarding SIGINT/SIGTERM, how long before QEMU is killed.
+    pub stop_grace: Duration,
+    pub timeout: Option<Duration>,
+    /// Keep the run directory after a clean run.
+    pub keep: bool,
+    /// The container's stdout goes to our stderr (with --json, whose stdout is the report).
+    pub stdout_to_stderr: bool,
+}
+
+/// `run.json`, written before QEMU starts.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct RunLabels {
+    pub name: String,
+    pub tenant: Option<String>,
+    pub wrapped: PathBuf,
+    /// The `xc-convert run` process.
+    pub pid: u32,
+    pub qemu_command: Vec<String>,
+    pub started_at: u64,
+}
+
+/// What the run came to.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContainerRun {
+    pub name: String,
+    pub tenant: Option<String>,
+    pub run_dir: PathBuf,
+    /// Whether run_dir is still there.
+    pub kept: bool,
+    pub console_log: PathBuf,
+    /// The entrypoint's status as PID 1 reported it.
+    pub exit_status: Option<i32>,
+    /// Panics, oopses, BUGs, warnings in the console.
+    pub kernel_problems: Vec<Problem>,
+    /// QEMU start to the container's first output, seconds.
+    pub first_output_seconds: Option<f64>,
+    pub seconds: f64,
+    pub stop_signal: Option<i32>,
+    pub killed: bool,
+    pub timed_out: bool,
+    pub qemu_stderr: String,
+    pub qemu_command: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("a container named {name:?} is running (xc-convert run pid {pid}, {dir}); pick another --name")]
+    NameInUse { name: String, pid: u32, dir: PathBuf },
+    #[error("-e {value:?}: {why}")]
+    BadEnv { value: String, why: &'static str },
+    #[error("cannot set up run directory {path}")]
+    RunDir { path: PathBuf, #[source] source: std::io::Error },
+    #[error("the wrapped kernel image {path} is missing")]
+    NoKernel { path: PathBuf },
+}
+
+fn env_overrides(env: &[String]) -> Result<Vec<String>, RunError> {
+    env.iter()
+        .map(|e| match e.split_once('=') {
+            Some(("", _)) => Err(RunError::BadEnv { value: e.clone(), why: "empty variable name" }),
+            Some(_) => Ok(e.clone()),
+            None => std::env::var(e)
+                .map(|v| format!("{e}={v}"))
+                .map_err(|_| RunError::BadEnv { value: e.clone(), why: "not K=V, and no such variable in this environment to pass on" }),
+        })
+        .collect()
+}
+
+fn pid_alive(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// Claim `<cache>/runs/<name>/`, refusing one a live run holds.
+fn claim_run_dir(cache: &Path, name: &str) -> Result<PathBuf, RunError> {
+    let dir = cache.join("runs").join(name);
+    let labels = dir.join("run.json");
+    if let Ok(text) = std::fs::read_to_string(&labels) {
+        if let Ok(l) = serde_json::from_str::<RunLabels>(&text) {
+            if l.pid != std::process::id() && pid_alive(l.pid) {
+                return Err(RunError::NameInUse { name: name.to_owned(), pid: l.pid, dir });
+            }
+        }
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|source| RunError::RunDir { path: dir.clone(), source })?;
+    }
+    std::fs::create_dir_all(&dir).map_err(|source| RunError::RunDir { path: dir.clone(), source })?;
+    Ok(dir)
+}
+
+/// Boot the container and wait for it to end.
+pub fn run(ctx: &Context, req: &RunRequest) -> anyhow::Result<ContainerRun> {
+    let m = wrapped::load(&req.wrapped)?;
+    let kernel = req.wrapped.join(KERNEL_FILE);
+    if !kernel.is_file() {
+        return Err(RunError::NoKernel { path: kernel }.into());
+    }
+    let memory_mb = req.memory_mb.unwrap_or(m.options.memory_mb);
+    if m.rootfs.format == RootfsFormat::Initramfs {
+        pack::check_initramfs_fits(m.rootfs.content_bytes, memory_mb)?;
+    }
+    let env = env_overrides(&req.env)?;
+    for p in &req.ports {
+        p.check_free()?;
+    }
+    crate::host::require_packages(crate::host::RUN_PACKAGES, "running containers")?;
+    let name = req.name.clone().unwrap_or_else(|| format!("{}-{}", m.name, std::process::id()));
+    let run_dir = claim_run_dir(ctx.cache(), &name)?;
+    // Socket paths must stay under 108 bytes, which a deep cache may not.
+    let sock_dir = tempfile::Builder::new().prefix("xc-run-").tempdir().map_err(|source| RunError::RunDir { path: std::env::temp_dir(), source })?;
+    let channels = Channels {
+        console_log: run_dir.join("console.log"),
+        stdout_sock: sock_dir.path().join("stdout.sock"),
+        stderr_sock: sock_dir.path().join("stderr.sock"),
+        control_sock: sock_dir.path().join("control.sock"),
+    };
+    let cfg = VmConfig {
+        kernel,
+        rootfs: req.wrapped.join(&m.rootfs.file),
+        rootfs_format: m.rootfs.format,
+        memory_mb,
+        cpus: req.cpus,
+        accel: req.accel,
+        machine: req.machine,
+        channels: channels.clone(),
+        ports: req.ports.clone(),
+    };
+    let argv = vm::command_line(&cfg);
+    let started_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let labels = RunLabels { name: name.clone(), tenant: req.tenant.clone(), wrapped: req.wrapped.clone(), pid: std::process::id(), qemu_command: argv.clone(), started_at };
+    build_farm::write_json_atomic(&run_dir.join("run.json"), &labels)?;
+    ctx.status(format!(
+        "running {} on Linux {} ({}) as {name}{}; console: {}",
+        m.name,
+        m.kernel.kernel_version,
+        m.kernel.mode,
+        req.tenant.as_ref().map(|t| format!(" (tenant {t})")).unwrap_or_default(),
+        channels.console_log.display()
+    ));
+    ctx.detail(session::argv_text(&argv));
+    let stdout: Box<dyn std::io::Write + Send> = if req.stdout_to_stderr { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) };
+    let outcome = session::run(SessionConfig {
+        argv: argv.clone(),
+        channels: channels.clone(),
+        overrides: control::override_block(&req.args, &env),
+        stop_grace: req.stop_grace,
+        timeout: req.timeout,
+        stdout,
+        stderr: Box::new(std::io::stderr()),
+    })?;
+    let console = qemu::parse_console(&std::fs::read_to_string(&channels.console_log).unwrap_or_default());
+    let kernel_problems: Vec<Problem> = console.problems.into_iter().filter(|p| p.kind.is_kernel_fault()).collect();
+    let clean = kernel_problems.is_empty() && outcome.exit_status.is_some();
+    let kept = req.keep || !clean;
+    if !kept {
+        let _ = std::fs::remove_dir_all(&run_dir);
+    }
+    Ok(ContainerRun {
+        name,
+        tenant: req.tenant.clone(),
+        run_dir,
+        kept,
+        console_log: channels.console_log,
+        exit_status: outcome.exit_status,
+        kernel_problems,
+        first_output_seconds: outcome.first_output.map(|d| d.as_secs_f64()),
+        seconds: outcome.duration.as_secs_f64(),
+        stop_signal: outcome.stop_signal,
+        killed: outcome.killed,
+        timed_out: outcome.timed_out,
+        qemu_stderr: outcome.qemu_stderr,
+        qemu_command: argv,
+    })
+}

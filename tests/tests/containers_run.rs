@@ -1,0 +1,263 @@
+//! `wrap` + `run` end to end on the 6.1 library-OS kernel (container
+//! profile): a container's exit status and stdout come back, redis answers
+//! through a forwarded port, two containers side by side do not see each
+//! other, and bad requests are clear errors. Real kernels and real QEMU
+//! (TCG), so every test takes the heavy lock.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use xc_tests::{binary, heavy, host_rootfs, shared_cache, xc};
+
+const KERNEL: &[&str] = &["--kernel", "6.1", "--profile", "container", "--mode", "libos"];
+
+/// Wrap the rootfs `build` makes (in a temporary directory) with `spec`;
+/// the wrapped directory is content-addressed, so the same rootfs and spec
+/// wrap once per cache.
+fn wrap(name: &str, build: impl FnOnce(&Path) -> PathBuf, spec: serde_json::Value) -> PathBuf {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = build(&tmp.path().join(name));
+    let spec_file = tmp.path().join("spec.json");
+    std::fs::write(&spec_file, spec.to_string()).unwrap();
+    let mut args = vec!["wrap", "--rootfs", root.to_str().unwrap(), "--spec", spec_file.to_str().unwrap()];
+    args.extend(KERNEL);
+    let r = xc(&shared_cache(), &args).expect_code(0);
+    let dir = PathBuf::from(r.stdout.lines().last().expect("wrap prints the directory"));
+    assert!(dir.join("wrapped.json").is_file(), "{}", dir.display());
+    dir
+}
+
+/// A busybox container whose default command prints a value and exits 7.
+fn busybox_wrapped() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| wrap("busybox", host_rootfs::busybox, host_rootfs::spec(&["/bin/sh", "-c", "echo value-from-guest; hostname; exit 7"], "bb")))
+}
+
+/// redis-server and its libraries from the host, on busybox.
+fn redis_wrapped() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let args = ["redis-server", "--bind", "0.0.0.0", "--port", "6379", "--protected-mode", "no", "--save", "", "--appendonly", "no"];
+        wrap(
+            "redis",
+            |d| {
+                let root = host_rootfs::busybox(d);
+                host_rootfs::add_dynamic(&root, Path::new("/usr/bin/redis-server"));
+                root
+            },
+            host_rootfs::spec(&args, "redis"),
+        )
+    })
+}
+
+fn run_cmd(args: &[&str]) -> Command {
+    let mut c = Command::new(binary());
+    c.arg("--cache").arg(shared_cache()).arg("run").args(args);
+    c
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
+    let out = Command::new("redis-cli").args(["-h", "127.0.0.1", "-p", &port.to_string()]).args(args).output().expect("redis-cli (redis-tools) installed");
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned()).filter(|s| !s.starts_with("Could not connect") && !s.is_empty())
+}
+
+/// Wait for redis in a VM to answer PING through `port`.
+fn wait_for_redis(port: u16, child: &mut Child) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(240) {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("run exited ({status}) before redis answered");
+        }
+        if redis_cli(port, &["PING"]).as_deref() == Some("PONG") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    panic!("redis did not answer on port {port} within 240 s");
+}
+
+/// SIGINT to `run`'s whole process group, as a terminal's Ctrl-C does
+/// (`run` was started as a group leader), then its exit code.
+fn ctrl_c(child: &mut Child) -> i32 {
+    let _ = Command::new("kill").args(["-INT", "--", &format!("-{}", child.id())]).status();
+    let start = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st.code().unwrap_or(-1);
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("run did not stop within 60 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn busybox_entrypoint_status_and_stdout_come_back_and_start_time_is_measured() {
+    let _g = heavy();
+    let dir = busybox_wrapped();
+    let start = Instant::now();
+    let mut child = run_cmd(&[dir.to_str().unwrap()]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 1];
+    let n = stdout.read(&mut first).unwrap();
+    let first_output = start.elapsed();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let out = format!("{}{rest}", String::from_utf8_lossy(&first[..n]));
+    assert_eq!(status.code(), Some(7), "stdout:\n{out}\nstderr:\n{stderr}");
+    // Raw ports: exactly what the program wrote, no \r added, no console noise.
+    assert_eq!(out, "value-from-guest\nbb\n", "stderr:\n{stderr}");
+    eprintln!("container start time (run start -> first output, TCG): {:.2} s; whole run {:.2} s", first_output.as_secs_f64(), start.elapsed().as_secs_f64());
+}
+
+#[test]
+fn run_time_args_and_env_override_the_spec_and_stderr_is_separate_on_the_pc_machine() {
+    let _g = heavy();
+    let dir = busybox_wrapped();
+    // On the pc machine (PCI), where every other test uses the default microvm.
+    let r = xc(&shared_cache(), &["run", dir.to_str().unwrap(), "--machine", "pc", "-e", "GREETING=hi there", "--", "sh", "-c", "echo \"$GREETING\"; echo to-stderr >&2; id -u"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout, "hi there\n0\n");
+    assert!(r.stderr.contains("to-stderr\n") && !r.stdout.contains("to-stderr"), "{}", r.stderr);
+}
+
+#[test]
+fn an_entrypoint_missing_from_the_rootfs_is_init_s_message_and_127() {
+    let _g = heavy();
+    let dir = busybox_wrapped();
+    let r = xc(&shared_cache(), &["run", dir.to_str().unwrap(), "--", "no-such-server", "--flag"]);
+    assert_eq!(r.code, 127, "{r:?}");
+    assert!(r.stderr.contains("xc-init: no-such-server: not found in PATH=/usr/local/bin:/usr/bin:/bin"), "{}", r.stderr);
+    let r = xc(&shared_cache(), &["run", dir.to_str().unwrap(), "--", "/etc/passwd"]);
+    assert_eq!(r.code, 126, "{r:?}");
+    assert!(r.stderr.contains("xc-init: cannot execute /etc/passwd"), "{}", r.stderr);
+}
+
+#[test]
+fn a_host_port_already_taken_is_a_clear_error_before_any_vm_starts() {
+    let _g = heavy();
+    let dir = busybox_wrapped();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let r = xc(&shared_cache(), &["run", dir.to_str().unwrap(), "-p", &format!("{port}:80")]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains(&format!("127.0.0.1:{port}/tcp is already in use")), "{}", r.stderr);
+    assert!(!r.stderr.contains("running "), "no VM was started: {}", r.stderr);
+}
+
+#[test]
+fn redis_answers_through_a_forwarded_port_and_a_second_container_cannot_see_it() {
+    let _g = heavy();
+    let redis = redis_wrapped();
+    let port = free_port();
+    let mut b = run_cmd(&[redis.to_str().unwrap(), "-p", &format!("{port}:6379"), "--name", "iso-b", "--tenant", "t-b"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    wait_for_redis(port, &mut b);
+    assert_eq!(redis_cli(port, &["SET", "k", "v-from-host"]).as_deref(), Some("OK"));
+    assert_eq!(redis_cli(port, &["GET", "k"]).as_deref(), Some("v-from-host"));
+    let labels = std::fs::read_to_string(shared_cache().join("runs/iso-b/run.json")).expect("run.json while running");
+    assert!(labels.contains("\"tenant\": \"t-b\""), "{labels}");
+
+    // Container A, in its own VM while B runs: its process list is its own,
+    // B's guest address (10.0.2.15:6379, which is also A's own address in
+    // A's own network) has nothing, and B is reachable only through the
+    // port forwarded to the host (10.0.2.2 is the host from inside).
+    let script = format!(
+        "ps -o pid,comm; echo procs: $(ls -d /proc/[0-9]* | wc -l); \
+         if printf 'PING\\r\\n' | nc -w 3 10.0.2.15 6379 | grep -q PONG; then echo direct: reached; else echo direct: unreachable; fi; \
+         printf 'GET k\\r\\nQUIT\\r\\n' | nc -w 5 10.0.2.2 {port}"
+    );
+    let bb = busybox_wrapped();
+    let a = xc(&shared_cache(), &["run", bb.to_str().unwrap(), "--name", "iso-a", "--tenant", "t-a", "--", "sh", "-c", &script]);
+    assert_eq!(a.code, 0, "{a:?}");
+    eprintln!("container A, beside B:\n{}", a.stdout);
+    assert!(!a.stdout.contains("redis"), "A sees B's processes:\n{}", a.stdout);
+    assert!(a.stdout.contains("direct: unreachable"), "{}", a.stdout);
+    assert!(a.stdout.contains("v-from-host"), "B's forwarded port from A:\n{}", a.stdout);
+    assert_eq!(redis_cli(port, &["GET", "k"]).as_deref(), Some("v-from-host"), "B still up");
+
+    let code = ctrl_c(&mut b);
+    let (mut out, mut err) = (String::new(), String::new());
+    b.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    b.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    // The signal reached redis through PID 1 (QEMU, in its own group, was
+    // not killed by it): redis shut down and exited 0, and the status came back.
+    // (redis logs to stdout.)
+    assert!(out.contains("Received SIGINT scheduling shutdown"), "stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(!shared_cache().join("runs/iso-b").exists(), "a clean run leaves no run directory");
+}
+
+/// The same busybox rootfs as an ext4 image on virtio-blk (root=/dev/vda).
+fn busybox_ext4_wrapped() -> PathBuf {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = host_rootfs::busybox(&tmp.path().join("busybox-ext4"));
+    let spec_file = tmp.path().join("spec.json");
+    std::fs::write(&spec_file, host_rootfs::spec(&["/bin/sh", "-c", "echo on-disk; grep ' / ' /proc/mounts; touch /written; exit 9"], "disk").to_string()).unwrap();
+    let mut args = vec!["wrap", "--rootfs", root.to_str().unwrap(), "--spec", spec_file.to_str().unwrap(), "--rootfs-format", "ext4"];
+    args.extend(KERNEL);
+    let r = xc(&shared_cache(), &args).expect_code(0);
+    assert!(r.stderr.contains("rootfs as ext4"), "the choice is printed: {}", r.stderr);
+    PathBuf::from(r.stdout.lines().last().unwrap())
+}
+
+#[test]
+fn an_ext4_rootfs_on_virtio_blk_runs_and_each_run_starts_from_the_image_as_wrapped() {
+    let _g = heavy();
+    let dir = busybox_ext4_wrapped();
+    assert!(dir.join("rootfs.ext4").is_file());
+    for _ in 0..2 {
+        let r = xc(&shared_cache(), &["run", dir.to_str().unwrap()]);
+        assert_eq!(r.code, 9, "{r:?}");
+        assert!(r.stdout.starts_with("on-disk\n/dev/root / ext4 rw"), "{}", r.stdout);
+    }
+    // snapshot=on: the run's write went to a throw-away overlay.
+    let ls = Command::new("debugfs").arg("-R").arg("ls /").arg(dir.join("rootfs.ext4")).output().unwrap();
+    assert!(!String::from_utf8_lossy(&ls.stdout).contains("written"));
+}
+
+#[test]
+fn an_initramfs_the_memory_cannot_hold_is_refused_naming_the_sizes() {
+    let _g = heavy();
+    let dir = busybox_wrapped();
+    let r = xc(&shared_cache(), &["run", dir.to_str().unwrap(), "--memory", "64"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("has 64 MiB") && r.stderr.contains("--rootfs-format ext4"), "{}", r.stderr);
+    assert!(!r.stderr.contains("running "), "no VM was started: {}", r.stderr);
+}
+
+#[test]
+fn a_translated_rootfs_runs_on_the_libos_kernel() {
+    let _g = heavy();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = host_rootfs::busybox(&tmp.path().join("busybox-xlat"));
+    let spec_file = tmp.path().join("spec.json");
+    std::fs::write(&spec_file, host_rootfs::spec(&["/bin/sh", "-c", "echo translated; exit 5"], "xlat").to_string()).unwrap();
+    let mut args = vec!["--json", "wrap", "--rootfs", root.to_str().unwrap(), "--spec", spec_file.to_str().unwrap(), "--translate"];
+    args.extend(KERNEL);
+    let w = xc(&shared_cache(), &args).expect_code(0).json();
+    let rewritten = &w["manifest"]["translated"]["rewritten"];
+    assert_eq!(rewritten[0]["path"], "bin/busybox", "{w}");
+    assert!(rewritten[0]["sites"].as_u64().unwrap() > 0, "{w}");
+    let dir = w["dir"].as_str().unwrap();
+    let r = xc(&shared_cache(), &["run", dir]);
+    assert_eq!(r.code, 5, "{r:?}");
+    assert_eq!(r.stdout, "translated\n");
+}

@@ -83,6 +83,17 @@ fn bench(e: &BenchError) -> i32 {
     }
 }
 
+fn wrap(e: &crate::pipeline::wrap::WrapError) -> i32 {
+    use crate::container::{pack::PackError, rootfs::RootfsError};
+    use crate::pipeline::wrap::WrapError;
+    match e {
+        WrapError::TranslateNeedsLibos { .. } | WrapError::Image { .. } | WrapError::Wrapped(_) => USAGE,
+        WrapError::Pack(PackError::InitramfsTooBig { .. } | PackError::TranslateExt4 | PackError::TooLargeForCpio { .. }) => USAGE,
+        WrapError::Rootfs(RootfsError::NotADirectory { .. }) => USAGE,
+        WrapError::Pack(_) | WrapError::Rootfs(_) | WrapError::CopyKernel { .. } | WrapError::Host(_) | WrapError::Cache(_) | WrapError::Io(_) => HOST,
+    }
+}
+
 /// The exit code for an error that reached the CLI: the first cause in the
 /// chain that has a class decides; anything unclassified is a host problem.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
@@ -96,7 +107,9 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         if let Some(code) = super::container_exit_code(cause) {
             return code;
         }
-        let class = if let Some(e) = cause.downcast_ref::<ImageError>() {
+        let class = if let Some(e) = cause.downcast_ref::<crate::pipeline::wrap::WrapError>() {
+            Some(wrap(e))
+        } else if let Some(e) = cause.downcast_ref::<ImageError>() {
             Some(image(e))
         } else if let Some(e) = cause.downcast_ref::<SourceError>() {
             Some(source(e))

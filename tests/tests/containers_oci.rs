@@ -1,0 +1,164 @@
+//! Real, unmodified applications from OCI images on their own kernels:
+//! redis, nginx and a Python program, wrapped from OCI layouts and docker
+//! saves built offline from Debian's packages (tests/src/images.rs), on the
+//! 6.1 library-OS kernel and on the stock kernel of the same profile, with
+//! the results compared. Real kernels and QEMU (TCG): heavy.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use xc_tests::images::{self, BadImage, Form, TestImage};
+use xc_tests::{binary, heavy, shared_cache, xc};
+
+const LIBOS: &[&str] = &["--kernel", "6.1", "--profile", "container", "--mode", "libos"];
+const STOCK: &[&str] = &["--kernel", "6.1", "--profile", "container", "--mode", "stock"];
+
+/// `wrap IMAGE` on `kernel`; the wrapped directory (wrap's last line).
+fn wrap(image: &Path, kernel: &[&str]) -> PathBuf {
+    let mut args = vec!["wrap", image.to_str().unwrap()];
+    args.extend(kernel);
+    let r = xc(&shared_cache(), &args).expect_code(0);
+    PathBuf::from(r.stdout.lines().last().expect("wrap prints the directory"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `run DIR -p PORT:GUEST` in the background, as its own process group.
+fn spawn_run(dir: &Path, port: u16, guest: u16) -> Child {
+    let mut c = Command::new(binary());
+    c.arg("--cache").arg(shared_cache()).arg("run").arg(dir).arg("-p").arg(format!("{port}:{guest}"));
+    c.stdout(Stdio::null()).stderr(Stdio::piped()).process_group(0);
+    c.spawn().unwrap()
+}
+
+/// Ctrl-C to the run's process group, then its exit code.
+fn ctrl_c(child: &mut Child) -> i32 {
+    let _ = Command::new("kill").args(["-INT", "--", &format!("-{}", child.id())]).status();
+    let start = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st.code().unwrap_or(-1);
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("run did not stop within 60 s of Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Poll `f` until it gives a value (the VM boots under TCG: tens of seconds).
+fn wait_for<T>(child: &mut Child, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(240) {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            panic!("run exited ({status}) before {what}:\n{err}");
+        }
+        if let Some(v) = f() {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    panic!("no {what} within 240 s");
+}
+
+fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
+    let out = Command::new("redis-cli").args(["-h", "127.0.0.1", "-p", &port.to_string()]).args(args).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (out.status.success() && !text.is_empty() && !text.starts_with("Could not connect")).then_some(text)
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).ok()?;
+    reply.starts_with("HTTP/1.1 200").then(|| reply.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default())
+}
+
+/// What a redis container answers to SET/GET/INCR through a forwarded port.
+fn redis_session(dir: &Path) -> Vec<String> {
+    let port = free_port();
+    let mut child = spawn_run(dir, port, 6379);
+    wait_for(&mut child, "redis answering PING", || redis_cli(port, &["PING"]).filter(|p| p == "PONG"));
+    let replies = vec![
+        redis_cli(port, &["SET", "greeting", "hello from a container"]).unwrap(),
+        redis_cli(port, &["GET", "greeting"]).unwrap(),
+        redis_cli(port, &["INCRBY", "n", "41"]).unwrap(),
+        redis_cli(port, &["INCR", "n"]).unwrap(),
+    ];
+    assert_eq!(ctrl_c(&mut child), 0, "redis stops cleanly on Ctrl-C");
+    replies
+}
+
+/// The page an nginx container serves through a forwarded port.
+fn nginx_page(dir: &Path) -> String {
+    let port = free_port();
+    let mut child = spawn_run(dir, port, 80);
+    let body = wait_for(&mut child, "nginx serving /", || http_get(port, "/"));
+    ctrl_c(&mut child);
+    body
+}
+
+fn run_to_end(dir: &Path) -> (i32, String) {
+    let r = xc(&shared_cache(), &["run", dir.to_str().unwrap()]);
+    (r.code, r.stdout)
+}
+
+#[test]
+fn redis_nginx_and_python_images_give_the_same_results_on_libos_and_stock() {
+    let _lock = heavy();
+    let mut results = Vec::new();
+    for kernel in [LIBOS, STOCK] {
+        let python = run_to_end(&wrap(&images::image(TestImage::Python, Form::OciTar), kernel));
+        assert_eq!(python, (0, images::python_expected_output() + "\n"), "python on {kernel:?}");
+        let redis = redis_session(&wrap(&images::redis(), kernel));
+        assert_eq!(redis, ["OK", "hello from a container", "41", "42"], "redis on {kernel:?}");
+        let page = nginx_page(&wrap(&images::image(TestImage::Nginx, Form::DockerLegacy), kernel));
+        assert_eq!(page, images::NGINX_INDEX_BODY, "nginx on {kernel:?}");
+        results.push((python, redis, page));
+    }
+    assert_eq!(results[0], results[1], "libos and stock must agree");
+}
+
+#[test]
+fn run_of_an_image_wraps_it_first_and_whiteouts_hold_in_the_guest() {
+    let _lock = heavy();
+    let r = xc(&shared_cache(), &["run", images::image(TestImage::Whiteouts, Form::DockerOci).to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "new\nfrom layer 2\n", "layer 1's file is gone and the opaque dir holds only layer 2's");
+    assert!(r.stderr.contains("wrapped "), "run says it wrapped the image: {}", r.stderr);
+}
+
+#[test]
+fn a_bad_image_is_one_clear_error_and_nothing_is_published() {
+    let _lock = heavy();
+    let wrapped_dir = shared_cache().join("wrapped");
+    let count = || std::fs::read_dir(&wrapped_dir).map(|d| d.count()).unwrap_or(0);
+    for (bad, names) in [
+        (BadImage::DigestMismatch, "sha256:"),
+        (BadImage::Traversal, ".."),
+        (BadImage::NoAmd64, "linux/amd64"),
+        (BadImage::NoCommand, "Cmd"),
+        (BadImage::MissingEntrypoint, "entrypoint"),
+    ] {
+        let before = count();
+        let image = images::bad_image(bad);
+        let mut args = vec!["--json", "wrap", image.to_str().unwrap()];
+        args.extend(LIBOS);
+        let r = xc(&shared_cache(), &args);
+        assert_eq!(r.code, 2, "{bad:?}: {}\n{}", r.stdout, r.stderr);
+        let v = r.json();
+        let text = format!("{} {}", v["error"], v["causes"]);
+        assert!(text.contains(names), "{bad:?}: the error names {names}: {text}");
+        assert_eq!(count(), before, "{bad:?}: nothing published");
+    }
+}

@@ -28,7 +28,24 @@ pub const TARGETS: &[(&str, Property)] = &[
     ("profile_load", profile_load),
     ("elf_read", elf_read),
     ("abom_rewrite", abom_rewrite),
+    ("oci_image_json", oci_image_json),
+    ("oci_image_tar", oci_image_tar),
 ];
+
+// ------------------------------------------------------------------ oci
+
+/// Parse `data` as an OCI index, manifest and image config: refusals are
+/// fine, panics are not.
+pub fn oci_image_json(data: &[u8]) {
+    let _ = crate::oci::fuzz::parse_image_json(data);
+}
+
+/// Unpack `data` as an image tar (OCI layout or docker save): nothing may
+/// land outside the staging rootfs, and a refused image leaves nothing
+/// (both asserted inside `oci::fuzz::unpack_image_tar`).
+pub fn oci_image_tar(data: &[u8]) {
+    let _ = crate::oci::fuzz::unpack_image_tar(data);
+}
 
 // ------------------------------------------------------------------ tar
 

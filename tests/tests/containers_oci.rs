@@ -15,6 +15,8 @@ use xc_tests::{binary, heavy, shared_cache, xc};
 
 const LIBOS: &[&str] = &["--kernel", "6.1", "--profile", "container", "--mode", "libos"];
 const STOCK: &[&str] = &["--kernel", "6.1", "--profile", "container", "--mode", "stock"];
+/// 6.12's libos kernel: the container-smp image libos_pipeline also boots.
+const LIBOS_6_12: &[&str] = &["--kernel", "6.12", "--profile", "container-smp", "--mode", "libos"];
 
 /// `wrap IMAGE` on `kernel`; the wrapped directory (wrap's last line).
 fn wrap(image: &Path, kernel: &[&str]) -> PathBuf {
@@ -161,4 +163,14 @@ fn a_bad_image_is_one_clear_error_and_nothing_is_published() {
         assert!(text.contains(names), "{bad:?}: the error names {names}: {text}");
         assert_eq!(count(), before, "{bad:?}: nothing published");
     }
+}
+
+#[test]
+fn redis_nginx_and_python_images_run_on_the_6_12_libos_kernel_too() {
+    let _lock = heavy();
+    let python = run_to_end(&wrap(&images::python(), LIBOS_6_12));
+    assert_eq!(python, (0, images::python_expected_output() + "\n"));
+    let redis = redis_session(&wrap(&images::image(TestImage::Redis, Form::DockerOci), LIBOS_6_12));
+    assert_eq!(redis, ["OK", "hello from a container", "41", "42"]);
+    assert_eq!(nginx_page(&wrap(&images::nginx(), LIBOS_6_12)), images::NGINX_INDEX_BODY);
 }

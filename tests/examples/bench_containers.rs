@@ -11,12 +11,12 @@
 //! emulation, not of the kernel on hardware: compare the columns only.
 
 use std::io::Read;
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use xc_tests::images::{self, Form, TestImage};
+use xc_tests::container::{ctrl_c, free_port};
 use xc_tests::{binary, shared_cache, xc};
 
 struct Config {
@@ -41,26 +41,11 @@ fn wrap(image: &Path, c: &Config) -> PathBuf {
     PathBuf::from(r.stdout.lines().last().unwrap())
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn spawn_run(dir: &Path, name: &str, port: u16, guest: u16) -> Child {
     let mut c = Command::new(binary());
     c.arg("--cache").arg(shared_cache()).args(["run", "--keep", "--name", name]).arg(dir).arg("-p").arg(format!("{port}:{guest}"));
     c.stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
     c.spawn().unwrap()
-}
-
-fn stop(child: &mut Child) {
-    let _ = Command::new("kill").args(["-INT", "--", &format!("-{}", child.id())]).status();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
@@ -122,7 +107,7 @@ fn main() {
                 None => {}
             }
         }
-        stop(&mut child);
+        ctrl_c(&mut child);
         problems.extend(console_problems(&name).into_iter().map(|p| format!("{} redis: {p}", c.name)));
 
         let dir = wrap(&nginx_image, c);
@@ -137,7 +122,7 @@ fn main() {
             Some((_, v)) => v.push(rate),
             None => rows.push(("nginx GET / (req/s)".into(), vec![rate])),
         }
-        stop(&mut child);
+        ctrl_c(&mut child);
         problems.extend(console_problems(&name).into_iter().map(|p| format!("{} nginx: {p}", c.name)));
     }
     println!("Containers on Linux 6.1 (`container` profile), {requests} requests, 4 connections, accel TCG\n");

@@ -5,12 +5,13 @@
 //! the results compared. Real kernels and QEMU (TCG): heavy.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use xc_tests::images::{self, BadImage, Form, TestImage};
+use xc_tests::container::{ctrl_c, free_port, redis_cli};
 use xc_tests::{binary, heavy, shared_cache, xc};
 
 const LIBOS: &[&str] = &["--kernel", "6.1", "--profile", "container", "--mode", "libos"];
@@ -26,32 +27,12 @@ fn wrap(image: &Path, kernel: &[&str]) -> PathBuf {
     PathBuf::from(r.stdout.lines().last().expect("wrap prints the directory"))
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// `run DIR -p PORT:GUEST` in the background, as its own process group.
 fn spawn_run(dir: &Path, port: u16, guest: u16) -> Child {
     let mut c = Command::new(binary());
     c.arg("--cache").arg(shared_cache()).arg("run").arg(dir).arg("-p").arg(format!("{port}:{guest}"));
     c.stdout(Stdio::null()).stderr(Stdio::piped()).process_group(0);
     c.spawn().unwrap()
-}
-
-/// Ctrl-C to the run's process group, then its exit code.
-fn ctrl_c(child: &mut Child) -> i32 {
-    let _ = Command::new("kill").args(["-INT", "--", &format!("-{}", child.id())]).status();
-    let start = Instant::now();
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st.code().unwrap_or(-1);
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("run did not stop within 60 s of Ctrl-C");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Poll `f` until it gives a value (the VM boots under TCG: tens of seconds).
@@ -69,12 +50,6 @@ fn wait_for<T>(child: &mut Child, what: &str, mut f: impl FnMut() -> Option<T>) 
         std::thread::sleep(Duration::from_millis(300));
     }
     panic!("no {what} within 240 s");
-}
-
-fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
-    let out = Command::new("redis-cli").args(["-h", "127.0.0.1", "-p", &port.to_string()]).args(args).output().ok()?;
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    (out.status.success() && !text.is_empty() && !text.starts_with("Could not connect")).then_some(text)
 }
 
 fn http_get(port: u16, path: &str) -> Option<String> {

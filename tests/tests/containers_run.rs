@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+use xc_tests::container::{ctrl_c, free_port, redis_cli};
 use xc_tests::{binary, heavy, host_rootfs, shared_cache, xc};
 
 const KERNEL: &[&str] = &["--kernel", "6.1", "--profile", "container", "--mode", "libos"];
@@ -60,15 +61,6 @@ fn run_cmd(args: &[&str]) -> Command {
     c
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
-    let out = Command::new("redis-cli").args(["-h", "127.0.0.1", "-p", &port.to_string()]).args(args).output().expect("redis-cli (redis-tools) installed");
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned()).filter(|s| !s.starts_with("Could not connect") && !s.is_empty())
-}
-
 /// Wait for redis in a VM to answer PING through `port`.
 fn wait_for_redis(port: u16, child: &mut Child) {
     let start = Instant::now();
@@ -84,22 +76,6 @@ fn wait_for_redis(port: u16, child: &mut Child) {
     panic!("redis did not answer on port {port} within 240 s");
 }
 
-/// SIGINT to `run`'s whole process group, as a terminal's Ctrl-C does
-/// (`run` was started as a group leader), then its exit code.
-fn ctrl_c(child: &mut Child) -> i32 {
-    let _ = Command::new("kill").args(["-INT", "--", &format!("-{}", child.id())]).status();
-    let start = Instant::now();
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st.code().unwrap_or(-1);
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("run did not stop within 60 s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 #[test]
 fn busybox_entrypoint_status_and_stdout_come_back_and_start_time_is_measured() {

@@ -131,7 +131,7 @@ fn main() {
         print!("{:>12}", c.name);
     }
     for c in &CONFIGS[1..] {
-        print!("{:>16}", format!("{}/stock", c.name));
+        print!("{:>18}", format!("{}/stock", c.name));
     }
     println!();
     for (label, v) in &rows {
@@ -140,7 +140,7 @@ fn main() {
             print!("{x:>12.0}");
         }
         for x in v.iter().skip(1) {
-            print!("{:>16.2}", x / v[0]);
+            print!("{:>18.2}", x / v[0]);
         }
         println!();
     }

@@ -62,9 +62,13 @@ pub fn python_expected_output() -> String {
 
 /// Where built images are kept: `$XC_TEST_IMAGES`, else target/xc-test-images.
 pub fn images_dir() -> PathBuf {
-    std::env::var_os("XC_TEST_IMAGES")
+    let dir = std::env::var_os("XC_TEST_IMAGES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| crate::workspace().join("target").join("xc-test-images"))
+        .unwrap_or_else(|| crate::workspace().join("target").join("xc-test-images"));
+    // Created here: tests make scratch directories in it before any image
+    // is built (a fresh clone has none).
+    fs::create_dir_all(&dir).expect("create the test images directory");
+    dir
 }
 
 /// The container images the tests run.

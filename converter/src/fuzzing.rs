@@ -46,6 +46,65 @@ pub fn oci_image_json(data: &[u8]) {
 pub fn oci_image_tar(data: &[u8]) {
     let _ = crate::oci::fuzz::unpack_image_tar(data);
 }
+/// A tiny valid OCI layout as one tar (one uncompressed layer: a file, a
+/// symlink and a whiteout), built here rather than committed: the replay
+/// test checks it unpacks, and `scripts/fuzz` writes it as the seed of
+/// `oci_image_tar` (see `write_fuzz_seeds`).
+pub fn oci_seed_image_tar() -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    /// (path, file bytes, symlink target); neither: a directory.
+    type TarEntry<'a> = (&'a str, Option<&'a [u8]>, Option<&'a str>);
+    fn tar_of(entries: &[TarEntry]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data, link) in entries {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.map_or(0, |d| d.len() as u64));
+            h.set_mode(0o755);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
+            match (data, link) {
+                (_, Some(target)) => {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_link_name(target).expect("link name");
+                }
+                (Some(_), None) => h.set_entry_type(tar::EntryType::Regular),
+                (None, None) => h.set_entry_type(tar::EntryType::Directory),
+            }
+            h.set_cksum();
+            b.append_data(&mut h, name, data.unwrap_or(&[][..])).expect("tar entry");
+        }
+        b.into_inner().expect("tar")
+    }
+    let digest = |d: &[u8]| format!("sha256:{}", hex::encode(Sha256::digest(d)));
+    let layer = tar_of(&[("bin/", None, None), ("bin/sh", Some(b"#!/bin/sh\n"), None), ("bin/ln", None, Some("sh")), ("etc/", None, None), ("etc/.wh.gone", Some(b""), None)]);
+    let config = serde_json::json!({"architecture": "amd64", "os": "linux",
+        "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"], "User": "0:0"},
+        "rootfs": {"type": "layers", "diff_ids": [digest(&layer)]}})
+    .to_string()
+    .into_bytes();
+    let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest(&config), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest(&layer), "size": layer.len()}]})
+    .to_string()
+    .into_bytes();
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": digest(&manifest), "size": manifest.len(), "platform": {"architecture": "amd64", "os": "linux"}}]})
+    .to_string()
+    .into_bytes();
+    let blob = |d: &[u8]| format!("blobs/sha256/{}", &digest(d)["sha256:".len()..]);
+    let (lb, cb, mb) = (blob(&layer), blob(&config), blob(&manifest));
+    tar_of(&[
+        ("oci-layout", Some(br#"{"imageLayoutVersion":"1.0.0"}"#), None),
+        ("index.json", Some(&index), None),
+        ("blobs/", None, None),
+        ("blobs/sha256/", None, None),
+        (&lb, Some(&layer), None),
+        (&cb, Some(&config), None),
+        (&mb, Some(&manifest), None),
+    ])
+}
+
 
 // ------------------------------------------------------------------ tar
 
@@ -265,6 +324,25 @@ pub fn abom_rewrite(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_built_oci_seed_is_a_valid_image_and_holds_the_property() {
+        let seed = oci_seed_image_tar();
+        let unpacked = crate::oci::fuzz::unpack_image_tar(&seed).expect("the seed image unpacks");
+        assert_eq!(unpacked.spec.args, ["/bin/sh"]);
+        oci_image_tar(&seed);
+    }
+
+    /// `scripts/fuzz` runs this with XC_FUZZ_SEED_DIR set to write the
+    /// built seeds where libFuzzer reads its corpus; without it, nothing.
+    #[test]
+    fn write_fuzz_seeds() {
+        if let Some(dir) = std::env::var_os("XC_FUZZ_SEED_DIR") {
+            let dir = PathBuf::from(dir).join("oci_image_tar");
+            std::fs::create_dir_all(&dir).expect("seed dir");
+            std::fs::write(dir.join("built-oci-layout.tar"), oci_seed_image_tar()).expect("write seed");
+        }
+    }
 
     /// Every corpus file (seeds and fixed findings) through its property.
     #[test]

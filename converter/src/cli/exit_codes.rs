@@ -83,14 +83,35 @@ fn bench(e: &BenchError) -> i32 {
     }
 }
 
+/// What the user asked to pack is wrong (too big for the memory, ext4
+/// with --translate, a name cpio cannot hold), or the host failed.
+fn pack(e: &crate::container::pack::PackError) -> i32 {
+    use crate::container::pack::PackError;
+    match e {
+        PackError::InitramfsTooBig { .. } | PackError::TranslateExt4 | PackError::TooLargeForCpio { .. } => USAGE,
+        _ => HOST,
+    }
+}
+
 fn wrap(e: &crate::pipeline::wrap::WrapError) -> i32 {
-    use crate::container::{pack::PackError, rootfs::RootfsError};
+    use crate::container::rootfs::RootfsError;
     use crate::pipeline::wrap::WrapError;
     match e {
         WrapError::TranslateNeedsLibos { .. } | WrapError::Image { .. } | WrapError::Wrapped(_) => USAGE,
-        WrapError::Pack(PackError::InitramfsTooBig { .. } | PackError::TranslateExt4 | PackError::TooLargeForCpio { .. }) => USAGE,
+        WrapError::Pack(p) => pack(p),
         WrapError::Rootfs(RootfsError::NotADirectory { .. }) => USAGE,
-        WrapError::Pack(_) | WrapError::Rootfs(_) | WrapError::CopyKernel { .. } | WrapError::Host(_) | WrapError::Cache(_) | WrapError::Io(_) => HOST,
+        WrapError::Rootfs(_) | WrapError::CopyKernel { .. } | WrapError::Host(_) | WrapError::Cache(_) | WrapError::Io(_) => HOST,
+    }
+}
+
+/// A taken port, a bad -e or --name, a directory that is not wrapped: 2;
+/// QEMU or the host failing: 4.
+fn run(e: &crate::pipeline::container_run::RunError) -> i32 {
+    use crate::pipeline::container_run::RunError;
+    match e {
+        RunError::NameInUse { .. } | RunError::BadEnv { .. } | RunError::Wrapped(_) | RunError::Vm(_) => USAGE,
+        RunError::Pack(p) => pack(p),
+        RunError::NoKernel { .. } | RunError::RunDir { .. } | RunError::Session(_) | RunError::Host(_) | RunError::Record(_) => HOST,
     }
 }
 
@@ -104,11 +125,16 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         if let Some(super::ExitWith(code)) = cause.downcast_ref::<super::ExitWith>() {
             return *code;
         }
-        if let Some(code) = super::container_exit_code(cause) {
-            return code;
+        // `run`'s kernel misbehaved or the VM ended without a status.
+        if cause.is::<super::run::KernelProblem>() || cause.is::<super::run::NoStatus>() {
+            return STAGE;
         }
         let class = if let Some(e) = cause.downcast_ref::<crate::pipeline::wrap::WrapError>() {
             Some(wrap(e))
+        } else if let Some(e) = cause.downcast_ref::<crate::pipeline::container_run::RunError>() {
+            Some(run(e))
+        } else if cause.is::<super::wrap::BadSpec>() || cause.is::<super::wrap::EmptyArgs>() {
+            Some(USAGE)
         } else if let Some(e) = cause.downcast_ref::<ImageError>() {
             Some(image(e))
         } else if let Some(e) = cause.downcast_ref::<SourceError>() {

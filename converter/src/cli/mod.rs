@@ -155,29 +155,6 @@ pub struct ExitWith(pub i32);
 #[error("boot checks failed")]
 pub struct ChecksFailed;
 
-/// Exit codes of wrap's and run's errors: what the user asked for is wrong
-/// (a taken port, a bad spec, a rootfs too big for the memory) is 2, a
-/// kernel that misbehaved or a VM that ended without a status is 3.
-pub(crate) fn container_exit_code(cause: &(dyn std::error::Error + 'static)) -> Option<i32> {
-    use crate::container::{pack::PackError, rootfs::RootfsError, vm::VmError, wrapped::WrappedError};
-    use crate::pipeline::{container_run::RunError, wrap::WrapError};
-    let usage = cause.is::<VmError>()
-        || cause.is::<WrappedError>()
-        || matches!(cause.downcast_ref(), Some(WrapError::TranslateNeedsLibos { .. }))
-        || cause.is::<wrap::BadSpec>()
-        || cause.is::<wrap::EmptyArgs>()
-        || matches!(cause.downcast_ref(), Some(PackError::InitramfsTooBig { .. } | PackError::TranslateExt4 | PackError::TooLargeForCpio { .. }))
-        || matches!(cause.downcast_ref(), Some(RootfsError::NotADirectory { .. }))
-        || matches!(cause.downcast_ref(), Some(RunError::NameInUse { .. } | RunError::BadEnv { .. }));
-    if usage {
-        return Some(exit::USAGE);
-    }
-    if cause.is::<run::KernelProblem>() || cause.is::<run::NoStatus>() {
-        return Some(exit::STAGE);
-    }
-    None
-}
-
 /// Print a result: JSON on stdout with `--json`, else the human text.
 pub(crate) fn emit<T: serde::Serialize>(ui: &Ui, value: &T, human: &str) {
     if ui.json {

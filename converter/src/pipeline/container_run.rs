@@ -92,6 +92,24 @@ pub enum RunError {
     RunDir { path: PathBuf, #[source] source: std::io::Error },
     #[error("the wrapped kernel image {path} is missing")]
     NoKernel { path: PathBuf },
+    /// The directory is not a wrapped container (or an unreadable one).
+    #[error(transparent)]
+    Wrapped(#[from] crate::container::wrapped::WrappedError),
+    /// The rootfs does not fit the memory asked for.
+    #[error(transparent)]
+    Pack(#[from] crate::container::pack::PackError),
+    /// A port forward cannot be had (taken, malformed).
+    #[error(transparent)]
+    Vm(#[from] crate::container::vm::VmError),
+    /// QEMU or its channels failed.
+    #[error(transparent)]
+    Session(#[from] crate::container::session::SessionError),
+    /// QEMU is missing.
+    #[error(transparent)]
+    Host(#[from] crate::host::HostError),
+    /// run.json could not be written.
+    #[error(transparent)]
+    Record(#[from] build_farm::EntryError),
 }
 
 fn env_overrides(env: &[String]) -> Result<Vec<String>, RunError> {
@@ -129,11 +147,11 @@ fn claim_run_dir(cache: &Path, name: &str) -> Result<PathBuf, RunError> {
 }
 
 /// Boot the container and wait for it to end.
-pub fn run(ctx: &Context, req: &RunRequest) -> anyhow::Result<ContainerRun> {
+pub fn run(ctx: &Context, req: &RunRequest) -> Result<ContainerRun, RunError> {
     let m = wrapped::load(&req.wrapped)?;
     let kernel = req.wrapped.join(KERNEL_FILE);
     if !kernel.is_file() {
-        return Err(RunError::NoKernel { path: kernel }.into());
+        return Err(RunError::NoKernel { path: kernel });
     }
     let memory_mb = req.memory_mb.unwrap_or(m.options.memory_mb);
     if m.rootfs.format == RootfsFormat::Initramfs {

@@ -134,12 +134,18 @@ pub fn version_line(program: &str) -> Option<String> {
 }
 
 impl Toolchain {
-    /// Read the host's toolchain.
+    /// Read the host's toolchain, once per process: configure and build
+    /// both key on it, and it cannot change under a running command.
     pub fn detect() -> Result<Toolchain, HostError> {
+        static DETECTED: std::sync::OnceLock<Toolchain> = std::sync::OnceLock::new();
+        if let Some(t) = DETECTED.get() {
+            return Ok(t.clone());
+        }
         let need = |p: &str| {
             version_line(p).ok_or_else(|| HostError::MissingProgram { program: p.into(), purpose: "kernel build".into() })
         };
-        Ok(Toolchain { gcc: need("gcc")?, ld: need("ld")?, make: need("make")?, ccache: version_line("ccache") })
+        let t = Toolchain { gcc: need("gcc")?, ld: need("ld")?, make: need("make")?, ccache: version_line("ccache") };
+        Ok(DETECTED.get_or_init(|| t).clone())
     }
 
     /// The parts that change generated code: ccache does not, so it is

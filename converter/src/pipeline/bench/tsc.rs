@@ -25,7 +25,18 @@ pub fn host_tsc_khz() -> Result<u64, BenchError> {
     // Closed before exec: running a file still open for writing fails with ETXTBSY.
     let path = file.into_temp_path();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).map_err(|e| fail("making it executable", &e))?;
-    let out = std::process::Command::new(&path).arg("--tsc-khz").output().map_err(|e| fail("running it", &e))?;
+    // Another thread forking while our file was still open for writing
+    // holds a copy of that descriptor until it execs: ETXTBSY, briefly.
+    let mut tries = 0;
+    let out = loop {
+        match std::process::Command::new(&path).arg("--tsc-khz").output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 40 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => break other.map_err(|e| fail("running it", &e))?,
+        }
+    };
     let text = String::from_utf8_lossy(&out.stdout);
     parse(&text).ok_or_else(|| BenchError::Tsc(format!("it printed no frequency ({}): {text}{}", out.status, String::from_utf8_lossy(&out.stderr))))
 }

@@ -77,9 +77,17 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// A layout rooted at `root` (nothing is created).
+    /// A layout rooted at `root` (nothing is created), made absolute against
+    /// the current directory.
+    ///
+    /// Why absolute: stages hand cache paths to tools that change directory
+    /// first. `make -C <tree> O=<cache>/work/...` reads a relative O= from
+    /// inside the tree, so `--cache target/cache` once built into a
+    /// directory *inside the cached source tree* and failed with ".config
+    /// not found". (Not canonicalized: a symlinked cache stays as named.)
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        let root = root.into();
+        Self { root: std::path::absolute(&root).unwrap_or(root) }
     }
 
     /// The cache root.
@@ -140,6 +148,14 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_relative_root_is_made_absolute_against_the_current_directory() {
+        let l = Layout::new("some/cache");
+        assert!(l.root().is_absolute(), "{}", l.root().display());
+        assert_eq!(l.root(), std::env::current_dir().unwrap().join("some/cache"));
+        assert_eq!(Layout::new("/abs/cache").root(), Path::new("/abs/cache"));
+    }
 
     #[test]
     fn relative_and_absolute_round_trip_inside_the_root() {

@@ -237,3 +237,154 @@ fn a_translated_rootfs_runs_on_the_libos_kernel() {
     assert_eq!(r.code, 5, "{r:?}");
     assert_eq!(r.stdout, "translated\n");
 }
+
+/// A QEMU process whose command line mentions `needle` (the run's console
+/// log path is unique to the run).
+fn qemu_pid_with(needle: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        (cmd.contains("qemu-system") && cmd.contains(needle) && !is_zombie(pid)).then_some(pid)
+    })
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().starts_with('Z')).unwrap_or(true)).unwrap_or(true)
+}
+
+#[test]
+fn a_run_killed_with_sigkill_takes_its_qemu_with_it_and_its_name_can_be_reused() {
+    let _g = heavy();
+    let dir = busybox_wrapped();
+    let name = format!("sigkill-{}", std::process::id());
+    let mut child = run_cmd(&[dir.to_str().unwrap(), "--name", &name, "--", "sh", "-c", "echo up; sleep 600"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 3];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"up\n");
+    let needle = format!("runs/{name}/console.log");
+    let qemu = qemu_pid_with(&needle).expect("the container's QEMU is running");
+    child.kill().unwrap(); // SIGKILL: run cannot clean up
+    child.wait().unwrap();
+    let start = Instant::now();
+    while Path::new(&format!("/proc/{qemu}")).exists() && !is_zombie(qemu) {
+        assert!(start.elapsed() < Duration::from_secs(10), "QEMU {qemu} outlived its SIGKILLed run by 10 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The dead run's directory names a dead pid: the name is free again.
+    let r = xc(&shared_cache(), &["run", dir.to_str().unwrap(), "--name", &name, "--", "true"]);
+    assert_eq!(r.code, 0, "{r:?}");
+}
+
+/// A tap device for one test, removed when dropped.
+struct Tap(String);
+
+impl Tap {
+    fn new(name: &str, host_cidr: &str) -> Tap {
+        let ip = |args: &[&str]| {
+            let st = Command::new("ip").args(args).status().expect("ip (iproute2)");
+            assert!(st.success(), "ip {args:?}");
+        };
+        let _ = Command::new("ip").args(["link", "del", name]).stderr(Stdio::null()).status();
+        ip(&["tuntap", "add", "dev", name, "mode", "tap"]);
+        let tap = Tap(name.to_owned());
+        ip(&["addr", "add", host_cidr, "dev", name]);
+        ip(&["link", "set", name, "up"]);
+        tap
+    }
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+    }
+}
+
+/// `--network tap:IFNAME`: the container has its own address on the host's
+/// tap network and both directions work without any forward: it connects to
+/// a listener on the host's tap address, and the host connects to a server
+/// in the container at the container's address.
+#[test]
+fn on_a_tap_network_the_container_has_its_own_address_both_ways() {
+    let _g = heavy();
+    let dir = busybox_wrapped();
+    let tap = Tap::new(&format!("xct{}", std::process::id() % 100_000), "172.31.250.1/24");
+    let listener = TcpListener::bind("172.31.250.1:0").expect("listen on the tap's host address");
+    let port = listener.local_addr().unwrap().port();
+    let script = format!(
+        "cat /etc/resolv.conf; ip -4 addr show eth0 2>/dev/null | grep -o 'inet [0-9./]*' || ifconfig eth0; \
+         nc 172.31.250.1 {port} -e echo hello-over-tap; nc -l -p 7000 -e echo from-container-server"
+    );
+    let mut child = run_cmd(&[
+        dir.to_str().unwrap(), "--network", &format!("tap:{}", tap.0), "--ip", "172.31.250.2/24", "--dns", "172.31.250.1", "--", "sh", "-c", &script,
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .process_group(0)
+    .spawn()
+    .unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let start = Instant::now();
+    let mut conn = loop {
+        if let Ok((c, peer)) = listener.accept() {
+            assert_eq!(peer.ip().to_string(), "172.31.250.2", "the container connects from its --ip");
+            break c;
+        }
+        if let Some(st) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            panic!("run exited ({st}) before connecting to the host:\n{err}");
+        }
+        assert!(start.elapsed() < Duration::from_secs(240), "the container never reached 172.31.250.1:{port}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    conn.set_nonblocking(false).unwrap();
+    let mut got = String::new();
+    conn.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "hello-over-tap\n");
+    let reply = (0..150)
+        .find_map(|_| {
+            let r = std::net::TcpStream::connect_timeout(&"172.31.250.2:7000".parse().unwrap(), Duration::from_secs(2)).ok().and_then(|mut s| {
+                let mut b = String::new();
+                s.read_to_string(&mut b).ok().filter(|_| !b.is_empty()).map(|_| b)
+            });
+            if r.is_none() {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            r
+        })
+        .expect("the host reaches the container's server at 172.31.250.2:7000");
+    assert_eq!(reply, "from-container-server\n");
+    let status = child.wait().unwrap();
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(status.success(), "{status}\n{out}");
+    assert!(out.contains("nameserver 172.31.250.1"), "--dns reached resolv.conf:\n{out}");
+    assert!(out.contains("172.31.250.2"), "eth0 has the --ip:\n{out}");
+}
+
+#[test]
+fn bad_network_flags_are_named_before_any_vm_starts() {
+    let _g = heavy(); // the wrap may have to build the kernel
+    let dir = busybox_wrapped();
+    let d = dir.to_str().unwrap();
+    for (args, says) in [
+        (vec![d, "--network", "tap:no-such-tap0", "--ip", "10.9.9.2/24"], "ip tuntap add dev no-such-tap0"),
+        (vec![d, "--network", "tap:lo", "--ip", "10.9.9.2/24"], "not a tap device"),
+        (vec![d, "--network", "tap:x0"], "needs --ip"),
+        (vec![d, "--network", "tap:x0", "--ip", "10.9.9.2/24", "-p", "8080:80"], "-p forwards through QEMU's user network"),
+        (vec![d, "--ip", "10.9.9.2/24"], "need --network tap"),
+        (vec![d, "--network", "tap:x0", "--ip", "10.9.9.2"], "prefix length"),
+    ] {
+        let mut a = vec!["run"];
+        a.extend(&args);
+        let r = xc(&shared_cache(), &a);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(r.stderr.contains(says), "{args:?}: expected `{says}` in:\n{}", r.stderr);
+    }
+}

@@ -413,7 +413,9 @@ static void name_and_resolver(const struct spec *s)
     }
     snprintf(text, sizeof text, "127.0.0.1\tlocalhost\n%s\t%s\n", ip, s->hostname ? s->hostname : "localhost");
     write_small_file("/etc/hosts", text);
-    if (s->dns) {
+    /* An empty value is the host's override clearing the spec's resolver
+     * (a tap network without one). */
+    if (s->dns && *s->dns) {
         snprintf(text, sizeof text, "nameserver %s\n", s->dns);
         write_small_file("/etc/resolv.conf", text);
     }

@@ -1,6 +1,6 @@
 //! `xc-convert run`
 
-use crate::container::vm::{Machine, PortForward};
+use crate::container::vm::{Machine, Network, NetworkChoice, PortForward};
 use crate::pipeline::container_run::{self, RunRequest};
 use super::Session;
 use crate::qemu::Accel;
@@ -27,6 +27,11 @@ use std::time::Duration;
 /// (<cache>/runs/<name>/) is then kept. Example:
 ///
 ///   xc-convert run "$dir" -p 6380:6379 -e REDIS_ARGS=--save -- redis-server --port 6379
+///
+/// On a bridge instead of QEMU's user network (as root, a tap you made):
+///
+///   ip tuntap add dev xctap0 mode tap && ip link set xctap0 master br0 up
+///   xc-convert run "$dir" --network tap:xctap0 --ip 192.168.100.2/24 --gateway 192.168.100.1
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -34,9 +39,24 @@ pub struct Args {
     /// or an image, which is wrapped first with wrap's defaults.
     #[arg(value_name = "WRAPPED|IMAGE")]
     pub wrapped: PathBuf,
-    /// Forward a host port: [IP:]HOST:GUEST[/tcp|/udp], IP defaults to 127.0.0.1.
+    /// Forward a host port: [IP:]HOST:GUEST[/tcp|/udp], IP defaults to 127.0.0.1
+    /// (user network only).
     #[arg(short = 'p', long = "publish", value_name = "[IP:]HOST:GUEST")]
     pub ports: Vec<PortForward>,
+    /// user: QEMU's user network, no root needed, reached through -p.
+    /// tap:IFNAME: a tap device you created (ip tuntap add dev IFNAME mode tap),
+    /// on a bridge or with an address; the container is reached at its --ip.
+    #[arg(long, value_name = "user|tap:IFNAME", default_value = "user")]
+    pub network: NetworkChoice,
+    /// The container's address on the tap's network, with prefix (192.168.100.2/24).
+    #[arg(long, value_name = "A.B.C.D/N")]
+    pub ip: Option<String>,
+    /// Default route on the tap's network (none if not given).
+    #[arg(long, value_name = "A.B.C.D")]
+    pub gateway: Option<String>,
+    /// Name server written to the container's /etc/resolv.conf on a tap.
+    #[arg(long, value_name = "A.B.C.D")]
+    pub dns: Option<String>,
     /// Set an environment variable (K=V), or pass ours on (K).
     #[arg(short = 'e', long = "env", value_name = "K=V")]
     pub env: Vec<String>,
@@ -74,6 +94,9 @@ pub struct Args {
 
 /// Run `run`.
 pub fn exec(ctx: &Session, args: &Args) -> anyhow::Result<()> {
+    // Flags first: a wrong --network should not wait for a wrap.
+    let network = Network::from_flags(&args.network, &args.ports, args.ip.as_deref(), args.gateway.as_deref(), args.dns.as_deref())
+        .map_err(crate::pipeline::container_run::RunError::Vm)?;
     let wrapped = if args.wrapped.join(crate::container::wrapped::WRAPPED_JSON).is_file() {
         args.wrapped.clone()
     } else {
@@ -82,7 +105,7 @@ pub fn exec(ctx: &Session, args: &Args) -> anyhow::Result<()> {
     super::prepare_host(ctx, crate::host::RUN_PACKAGES, "running containers")?;
     let req = RunRequest {
         wrapped,
-        ports: args.ports.clone(),
+        network,
         env: args.env.clone(),
         args: args.args.clone(),
         memory_mb: args.memory,

@@ -15,9 +15,16 @@
 
 use super::spec::escape;
 
-/// The override block sent before `start`.
-pub fn override_block(args: &[String], env: &[String]) -> String {
+/// The override block sent before `start`. `network` replaces the spec's
+/// slirp addressing (eth0's address, gateway, resolver) for a run on a tap;
+/// an empty `gateway`/`dns` value clears the spec's.
+pub fn override_block(args: &[String], env: &[String], network: Option<&super::vm::GuestAddress>) -> String {
     let mut s = String::new();
+    if let Some(n) = network {
+        s.push_str(&format!("address {}\n", escape(&n.address)));
+        s.push_str(&format!("gateway {}\n", n.gateway.map(|g| g.to_string()).unwrap_or_default()));
+        s.push_str(&format!("dns {}\n", n.dns.map(|g| g.to_string()).unwrap_or_default()));
+    }
     for a in args {
         s.push_str(&format!("arg {}\n", escape(a)));
     }
@@ -62,9 +69,11 @@ mod tests {
 
     #[test]
     fn overrides_escape_values_and_end_with_start() {
-        let b = override_block(&["sh".into(), "-c".into(), "echo a\nb".into()], &["K=v w".into()]);
+        let b = override_block(&["sh".into(), "-c".into(), "echo a\nb".into()], &["K=v w".into()], None);
         assert_eq!(b, "arg sh\narg -c\narg echo a\\nb\nenv K=v w\nstart\n");
-        assert_eq!(override_block(&[], &[]), "start\n");
+        assert_eq!(override_block(&[], &[], None), "start\n");
+        let tap = super::super::vm::GuestAddress::parse("192.168.7.2/24", None, Some("192.168.7.1")).unwrap();
+        assert_eq!(override_block(&[], &[], Some(&tap)), "address 192.168.7.2/24\ngateway \ndns 192.168.7.1\nstart\n");
     }
 
     #[test]

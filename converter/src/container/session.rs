@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, OnceLock};
 use std::thread::{self, JoinHandle};
@@ -91,8 +91,7 @@ pub fn run(mut cfg: SessionConfig) -> Result<SessionOutcome, SessionError> {
     // Its own process group: a terminal's Ctrl-C reaches the whole
     // foreground group, and QEMU would quit at once instead of letting the
     // entrypoint stop through PID 1.
-    let mut child = Command::new(&cfg.argv[0])
-        .args(&cfg.argv[1..])
+    let mut child = crate::qemu::command(&cfg.argv)
         .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -4,14 +4,15 @@
 //! of another: ttyS0 the kernel console (to a file), ttyS1 the entrypoint's
 //! stdout, ttyS2 its stderr, ttyS3 the control channel between `run` and
 //! PID 1 (see [`super::control`]). ttyS1-3 are Unix sockets that `run`
-//! listens on and QEMU connects to. The NIC is virtio-net on QEMU's user
-//! network (slirp: no root, no bridge), with one `hostfwd` per `-p`.
+//! listens on and QEMU connects to. The NIC is virtio-net, on QEMU's user
+//! network (slirp: no root, no bridge) with one `hostfwd` per `-p`, or on a
+//! tap device the host has set up (`--network tap:IFNAME`, see [`Network`]).
 
 use super::pack::RootfsFormat;
 use crate::qemu::Accel;
 use serde::{Deserialize, Serialize};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// TCP or UDP, as in docker's `-p 53:53/udp`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +37,127 @@ pub enum VmError {
     BadPort { spec: String, why: &'static str },
     #[error("host port {ip}:{port}/{proto} is already in use; pick another with -p {ip}:OTHER:{guest}", proto = if *.proto == Proto::Tcp { "tcp" } else { "udp" })]
     PortTaken { ip: Ipv4Addr, port: u16, guest: u16, proto: Proto, #[source] source: std::io::Error },
+    #[error("--network {spec:?}: expected `user` or `tap:IFNAME` (a tap device the host already has, e.g. on a bridge)")]
+    BadNetwork { spec: String },
+    #[error("--{flag} {value:?}: {why}")]
+    BadAddress { flag: &'static str, value: String, why: &'static str },
+    #[error("{0}")]
+    NetworkFlags(&'static str),
+    #[error("tap device {ifname:?} does not exist; create it first, e.g.: ip tuntap add dev {ifname} mode tap && ip link set {ifname} up (then add it to a bridge, or give it an address)")]
+    NoTap { ifname: String },
+    #[error("network interface {ifname:?} is not a tap device ({path} is missing); QEMU needs a tap (ip tuntap add dev NAME mode tap)")]
+    NotTap { ifname: String, path: PathBuf },
+}
+
+/// How the container's NIC (virtio-net, eth0 in the guest) reaches the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// QEMU's user network (slirp): no root, no bridge; the host reaches
+    /// the container only through `-p` forwards on its own addresses.
+    User { ports: Vec<PortForward> },
+    /// A tap device the host already has (on a bridge, or with an address
+    /// of its own): the container has an address on that network (`--ip`)
+    /// and is reached there directly, as any machine on the bridge is.
+    Tap { ifname: String, guest: GuestAddress },
+}
+
+/// The guest's side of `--network tap:IFNAME`: eth0's address, and the
+/// gateway and resolver if the network has them. Sent to PID 1 as
+/// overrides, so a wrapped image runs on slirp or a bridge unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestAddress {
+    /// `A.B.C.D/PREFIX`.
+    pub address: String,
+    pub gateway: Option<Ipv4Addr>,
+    pub dns: Option<Ipv4Addr>,
+}
+
+/// `--network user` or `--network tap:IFNAME` as typed, before the tap is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkChoice {
+    User,
+    Tap(String),
+}
+
+impl std::str::FromStr for NetworkChoice {
+    type Err = VmError;
+
+    fn from_str(s: &str) -> Result<Self, VmError> {
+        match s.split_once(':') {
+            None if s == "user" => Ok(NetworkChoice::User),
+            // Linux interface names: at most 15 bytes, no `/`, no spaces.
+            Some(("tap", ifname)) if !ifname.is_empty() && ifname.len() <= 15 && !ifname.contains(['/', ' ', ',', ':']) => {
+                Ok(NetworkChoice::Tap(ifname.to_owned()))
+            }
+            _ => Err(VmError::BadNetwork { spec: s.to_owned() }),
+        }
+    }
+}
+
+impl GuestAddress {
+    /// From `--ip`, `--gateway`, `--dns` (the address must carry its prefix).
+    pub fn parse(ip: &str, gateway: Option<&str>, dns: Option<&str>) -> Result<Self, VmError> {
+        let bad = |flag, value: &str, why| VmError::BadAddress { flag, value: value.to_owned(), why };
+        let (addr, prefix) = ip.split_once('/').ok_or_else(|| bad("ip", ip, "give the prefix length too, e.g. 192.168.100.2/24"))?;
+        addr.parse::<Ipv4Addr>().map_err(|_| bad("ip", ip, "not an IPv4 address"))?;
+        prefix.parse::<u8>().ok().filter(|p| (1..=32).contains(p)).ok_or_else(|| bad("ip", ip, "the prefix length must be 1-32"))?;
+        let v4 = |flag, v: Option<&str>| v.map(|v| v.parse::<Ipv4Addr>().map_err(|_| bad(flag, v, "not an IPv4 address"))).transpose();
+        Ok(GuestAddress { address: ip.to_owned(), gateway: v4("gateway", gateway)?, dns: v4("dns", dns)? })
+    }
+}
+
+impl Network {
+    /// Check what can be checked before QEMU starts: every `-p` host port
+    /// is free, or the tap device exists.
+    pub fn check(&self) -> Result<(), VmError> {
+        match self {
+            Network::User { ports } => ports.iter().try_for_each(PortForward::check_free),
+            Network::Tap { ifname, .. } => check_tap(ifname),
+        }
+    }
+
+    /// What PID 1 must be told instead of the spec's slirp addressing.
+    pub fn guest_override(&self) -> Option<&GuestAddress> {
+        match self {
+            Network::User { .. } => None,
+            Network::Tap { guest, .. } => Some(guest),
+        }
+    }
+
+    /// From `run`'s flags: `-p` only with the user network, `--ip` (and
+    /// `--gateway`, `--dns`) only, and always, with a tap.
+    pub fn from_flags(choice: &NetworkChoice, ports: &[PortForward], ip: Option<&str>, gateway: Option<&str>, dns: Option<&str>) -> Result<Network, VmError> {
+        match choice {
+            NetworkChoice::User => {
+                if ip.is_some() || gateway.is_some() || dns.is_some() {
+                    return Err(VmError::NetworkFlags("--ip, --gateway and --dns address the container on a tap; they need --network tap:IFNAME (on the user network it is always 10.0.2.15)"));
+                }
+                Ok(Network::User { ports: ports.to_vec() })
+            }
+            NetworkChoice::Tap(ifname) => {
+                if !ports.is_empty() {
+                    return Err(VmError::NetworkFlags("-p forwards through QEMU's user network; on a tap the container is reached at its --ip directly"));
+                }
+                let ip = ip.ok_or(VmError::NetworkFlags("--network tap:IFNAME needs --ip A.B.C.D/PREFIX: the container's address on the tap's network"))?;
+                Ok(Network::Tap { ifname: ifname.clone(), guest: GuestAddress::parse(ip, gateway, dns)? })
+            }
+        }
+    }
+}
+
+/// Check that `ifname` is a tap device QEMU can open, naming what to do if not.
+pub fn check_tap(ifname: &str) -> Result<(), VmError> {
+    let dev = Path::new("/sys/class/net").join(ifname);
+    if !dev.exists() {
+        return Err(VmError::NoTap { ifname: ifname.to_owned() });
+    }
+    // Only tun/tap devices have tun_flags.
+    let flags = dev.join("tun_flags");
+    if !flags.exists() {
+        return Err(VmError::NotTap { ifname: ifname.to_owned(), path: flags });
+    }
+    Ok(())
 }
 
 impl std::str::FromStr for PortForward {
@@ -120,7 +242,7 @@ pub struct VmConfig {
     pub accel: Accel,
     pub machine: Machine,
     pub channels: Channels,
-    pub ports: Vec<PortForward>,
+    pub network: Network,
 }
 
 /// The kernel command line: PID 1 is ours, on either root.
@@ -132,13 +254,21 @@ pub struct VmConfig {
 ///
 /// On microvm there is no keyboard controller or ACPI to reset through:
 /// `reboot=t` resets by triple fault, which QEMU's -no-reboot also ends on.
-pub fn kernel_cmdline(format: RootfsFormat, machine: Machine) -> String {
+///
+/// Under TCG, `noapictimer`: the kernel spends about 230 ms of the boot
+/// calibrating the local APIC timer against the PIT, and under TCG that
+/// calibration fails its own verification and the kernel falls back to the
+/// PIT anyway ("APIC timer disabled due to verification failure"); this
+/// skips straight to the end state. With KVM the APIC timer (or the TSC
+/// deadline timer of `-cpu host`) works and is kept.
+pub fn kernel_cmdline(format: RootfsFormat, machine: Machine, accel: Accel) -> String {
     let root = match format {
         RootfsFormat::Initramfs => "rdinit=/.xc/init",
         RootfsFormat::Ext4 => "root=/dev/vda rw rootfstype=ext4 init=/.xc/init",
     };
     let reboot = if machine == Machine::Microvm { " reboot=t" } else { "" };
-    format!("console=ttyS0 8250.nr_uarts=4 panic=-1 loglevel=5{reboot} {root}")
+    let timer = if accel == Accel::Tcg { " noapictimer" } else { "" };
+    format!("console=ttyS0 8250.nr_uarts=4 panic=-1 loglevel=5{reboot}{timer} {root}")
 }
 
 /// QEMU's argv, binary first.
@@ -167,11 +297,19 @@ pub fn command_line(cfg: &VmConfig) -> Vec<String> {
     for (index, id) in ["con", "out", "err", "ctl"].iter().enumerate() {
         push("-device", format!("isa-serial,chardev={id},index={index}"));
     }
-    let mut netdev = "user,id=net0".to_owned();
-    for p in &cfg.ports {
-        netdev.push_str(",hostfwd=");
-        netdev.push_str(&p.hostfwd());
-    }
+    let netdev = match &cfg.network {
+        Network::User { ports } => {
+            let mut netdev = "user,id=net0".to_owned();
+            for p in ports {
+                netdev.push_str(",hostfwd=");
+                netdev.push_str(&p.hostfwd());
+            }
+            netdev
+        }
+        // script=no: the host set the tap up (bridge, address) already;
+        // QEMU must not run /etc/qemu-ifup on it.
+        Network::Tap { ifname, .. } => format!("tap,id=net0,ifname={ifname},script=no,downscript=no"),
+    };
     push("-netdev", netdev);
     push("-device", format!("virtio-net-{virtio},netdev=net0"));
     match cfg.rootfs_format {
@@ -183,7 +321,7 @@ pub fn command_line(cfg: &VmConfig) -> Vec<String> {
             push("-device", format!("virtio-blk-{virtio},drive=root"));
         }
     }
-    push("-append", kernel_cmdline(cfg.rootfs_format, cfg.machine));
+    push("-append", kernel_cmdline(cfg.rootfs_format, cfg.machine, cfg.accel));
     argv.extend(["-nodefaults".to_owned(), "-no-user-config".to_owned(), "-no-reboot".to_owned()]);
     argv
 }
@@ -226,7 +364,7 @@ mod tests {
             accel: Accel::Tcg,
             machine: Machine::Pc,
             channels: ch,
-            ports: vec!["6380:6379".parse().unwrap()],
+            network: Network::User { ports: vec!["6380:6379".parse().unwrap()] },
         };
         let j = command_line(&cfg).join(" ");
         let serials: Vec<&str> = j.split(" -device isa-serial,").skip(1).map(|s| s.split(' ').next().unwrap()).collect();
@@ -241,5 +379,26 @@ mod tests {
         cfg.machine = Machine::Microvm;
         let j = command_line(&cfg).join(" ");
         assert!(j.contains("-M microvm") && j.contains("virtio-blk-device") && j.contains("virtio-net-device"), "{j}");
+        cfg.network = Network::Tap { ifname: "xctap0".into(), guest: GuestAddress::parse("192.168.7.2/24", None, None).unwrap() };
+        let j = command_line(&cfg).join(" ");
+        assert!(j.contains("-netdev tap,id=net0,ifname=xctap0,script=no,downscript=no") && !j.contains("hostfwd"), "{j}");
+    }
+
+    #[test]
+    fn network_flags_parse_and_bad_ones_are_named() {
+        assert_eq!("user".parse::<NetworkChoice>().unwrap(), NetworkChoice::User);
+        assert_eq!("tap:br0tap".parse::<NetworkChoice>().unwrap(), NetworkChoice::Tap("br0tap".into()));
+        for bad in ["tap", "tap:", "bridge:br0", "tap:a/b", "tap:0123456789abcdef"] {
+            assert!(bad.parse::<NetworkChoice>().is_err(), "{bad}");
+        }
+        let g = GuestAddress::parse("192.168.7.2/24", Some("192.168.7.1"), None).unwrap();
+        assert_eq!((g.address.as_str(), g.gateway, g.dns), ("192.168.7.2/24", Some(Ipv4Addr::new(192, 168, 7, 1)), None));
+        for (ip, gw) in [("192.168.7.2", None), ("192.168.7.2/33", None), ("x/24", None), ("10.0.0.2/8", Some("10.0.0"))] {
+            let e = GuestAddress::parse(ip, gw, None).unwrap_err().to_string();
+            assert!(e.starts_with("--ip") || e.starts_with("--gateway"), "{e}");
+        }
+        let e = check_tap("no-such-if0").unwrap_err().to_string();
+        assert!(e.contains("ip tuntap add dev no-such-if0 mode tap"), "{e}");
+        assert!(matches!(check_tap("lo"), Err(VmError::NotTap { .. })));
     }
 }

@@ -12,7 +12,7 @@ use super::Context;
 use crate::container::control;
 use crate::container::pack::{self, RootfsFormat};
 use crate::container::session::{self, SessionConfig};
-use crate::container::vm::{self, Channels, Machine, PortForward, VmConfig};
+use crate::container::vm::{self, Channels, Machine, Network, VmConfig};
 use crate::container::wrapped::{self, KERNEL_FILE};
 use crate::qemu::{self, Accel, Problem};
 use serde::Serialize;
@@ -24,7 +24,8 @@ use std::time::Duration;
 pub struct RunRequest {
     /// A directory `wrap` published.
     pub wrapped: PathBuf,
-    pub ports: Vec<PortForward>,
+    /// User network with `-p` forwards, or a tap with the guest's address.
+    pub network: Network,
     /// `K=V` (or `K`, taken from our environment) set for the entrypoint.
     pub env: Vec<String>,
     /// Replace the spec's argv when not empty.
@@ -158,9 +159,7 @@ pub fn run(ctx: &Context, req: &RunRequest) -> Result<ContainerRun, RunError> {
         pack::check_initramfs_fits(m.rootfs.content_bytes, memory_mb)?;
     }
     let env = env_overrides(&req.env)?;
-    for p in &req.ports {
-        p.check_free()?;
-    }
+    req.network.check()?;
     crate::host::require_packages(crate::host::RUN_PACKAGES, "running containers")?;
     let name = req.name.clone().unwrap_or_else(|| format!("{}-{}", m.name, std::process::id()));
     let run_dir = claim_run_dir(ctx.cache(), &name)?;
@@ -181,7 +180,7 @@ pub fn run(ctx: &Context, req: &RunRequest) -> Result<ContainerRun, RunError> {
         accel: req.accel,
         machine: req.machine,
         channels: channels.clone(),
-        ports: req.ports.clone(),
+        network: req.network.clone(),
     };
     let argv = vm::command_line(&cfg);
     let started_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -200,7 +199,7 @@ pub fn run(ctx: &Context, req: &RunRequest) -> Result<ContainerRun, RunError> {
     let outcome = session::run(SessionConfig {
         argv: argv.clone(),
         channels: channels.clone(),
-        overrides: control::override_block(&req.args, &env),
+        overrides: control::override_block(&req.args, &env, req.network.guest_override()),
         stop_grace: req.stop_grace,
         timeout: req.timeout,
         stdout,

@@ -115,7 +115,7 @@ pub fn qemu_template(dir: &Path, m_rootfs: &pack::PackedRootfs, memory_mb: u32) 
             stderr_sock: "{sock}/stderr.sock".into(),
             control_sock: "{sock}/control.sock".into(),
         },
-        ports: vec![],
+        network: vm::Network::User { ports: vec![] },
     };
     vm::command_line(&cfg)
 }

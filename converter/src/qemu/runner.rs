@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdout, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -184,8 +184,7 @@ fn check_inputs(cfg: &QemuConfig) -> Result<(), QemuError> {
 }
 
 fn spawn(argv: &[String], command: &str) -> Result<Child, QemuError> {
-    Command::new(&argv[0])
-        .args(&argv[1..])
+    super::command(argv)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -122,6 +122,7 @@ mod tests {
                 profile: ProfileRef { name: "my profile.toml".into(), dir: Some("/p's".into()) },
                 mode: Mode::Stock,
             },
+            ImageSpec { source: SourceSpec::DebianVersion { version: "6.12.107-1~deb12u1".into(), sha256: None }, profile: ProfileRef { name: "minimal".into(), dir: None }, mode: Mode::Stock },
             ImageSpec { source: SourceSpec::Dir("/src/linux".into()), profile: ProfileRef { name: "minimal".into(), dir: None }, mode: Mode::Stock },
             ImageSpec {
                 source: SourceSpec::Git { repo: "/r".into(), rev: "v6.1 tag".into() },

@@ -26,7 +26,7 @@ use exit::*;
 
 fn source(e: &SourceError) -> i32 {
     match e {
-        SourceError::PackageInstall { .. } | SourceError::Io { .. } | SourceError::Cache(_) | SourceError::CacheCorrupt { .. } => HOST,
+        SourceError::PackageInstall { .. } | SourceError::BadPackage { .. } | SourceError::Io { .. } | SourceError::Cache(_) | SourceError::CacheCorrupt { .. } => HOST,
         _ => USAGE,
     }
 }

@@ -131,7 +131,8 @@ pub(crate) fn prepare_host_for_source(s: &Session, source: &SourceSpec) -> anyho
             }
         }
         SourceSpec::Git { .. } => prepare_host(s, &["git"], "reading the git repository")?,
-        SourceSpec::Tarball { .. } | SourceSpec::Dir(_) => {}
+        // apt-get download needs no package installed; pull runs it.
+        SourceSpec::DebianVersion { .. } | SourceSpec::Tarball { .. } | SourceSpec::Dir(_) => {}
     }
     Ok(())
 }

@@ -3,7 +3,8 @@
 //! to run a VM (accelerator, memory, timeout, CPUs). Each group turns into
 //! the pipeline's typed request, and back into the flags that reproduce it.
 
-use super::source_args::{shell_quote, SourceArgs};
+pub use super::source_args::shell_quote;
+use super::source_args::SourceArgs;
 use crate::pipeline::build::Mode;
 use crate::pipeline::image::{ImageSpec, ProfileRef};
 use crate::qemu::Accel;

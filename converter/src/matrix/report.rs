@@ -350,3 +350,63 @@ pub fn regressions(old: &MatrixReport, new: &MatrixReport, t: Thresholds) -> Vec
 pub fn cell_path(out: &Path, id: &str) -> PathBuf {
     cell_dir(out, id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matrix::metadata::*;
+    use crate::matrix::spec::CellMode;
+
+    fn cell(id: &str, build: Status, size: u64, boot_s: f64) -> CellRecord {
+        let st = |stage, status| StageResult { stage, status, seconds: 1.0, reason: (status == Status::Fail).then(|| "make said no | really".to_string()) };
+        CellRecord {
+            schema: SCHEMA,
+            id: id.into(),
+            key: "k".into(),
+            mode: CellMode::Stock,
+            build: BuildInfo { kernel: "6.1.176-1".into(), profile: "minimal".into(), mode: "stock".into(), image_size: Some(size), ..BuildInfo::default() },
+            results: Results {
+                status: build,
+                stages: vec![st(StageName::Pull, Status::Pass), st(StageName::Build, build)],
+                problems: vec![],
+                boot: Some(BootInfo { passed: true, seconds: boot_s, failures: vec![], console_log: "c".into() }),
+            },
+            source: SourceInfo::default(),
+            tools: serde_json::Value::Null,
+            runtime: RuntimeInfo::default(),
+            reproducer_cmdline: String::new(),
+        }
+    }
+
+    fn report(cells: Vec<CellRecord>) -> MatrixReport {
+        MatrixReport { cells, totals: Totals::default() }
+    }
+
+    #[test]
+    fn regressions_name_a_failed_stage_and_growth_beyond_the_thresholds_only() {
+        let t = Thresholds { size_percent: 5.0, boot_percent: 20.0 };
+        let old = report(vec![cell("a", Status::Pass, 1000, 10.0), cell("b", Status::Pass, 1000, 10.0), cell("gone", Status::Pass, 1, 1.0)]);
+        let new = report(vec![cell("a", Status::Fail, 1040, 11.9), cell("b", Status::Pass, 1060, 12.5), cell("new", Status::Fail, 1, 1.0)]);
+        let r = regressions(&old, &new, t);
+        let whats: Vec<(&str, &str)> = r.iter().map(|g| (g.cell.as_str(), g.what.as_str())).collect();
+        assert_eq!(whats.len(), 3, "{whats:?}");
+        assert!(whats[0].0 == "a" && whats[0].1.starts_with("build: PASS -> FAIL (make said no"));
+        assert!(whats[1].0 == "b" && whats[1].1.starts_with("bzImage 1000 -> 1060 bytes (+6.0%"));
+        assert!(whats[2].0 == "b" && whats[2].1.starts_with("boot 10.0s -> 12.5s (+25.0%"));
+        assert!(regressions(&new, &new, t).is_empty());
+        // FAIL -> PASS is an improvement, not a regression.
+        assert!(regressions(&new, &old, t).iter().all(|g| !g.what.contains("PASS -> FAIL")));
+    }
+
+    #[test]
+    fn the_table_escapes_pipes_and_the_page_escapes_markup() {
+        let r = report(vec![cell("a", Status::Fail, 1024, 1.0)]);
+        let md = markdown(&r, Path::new("/o"));
+        assert!(md.contains("build: make said no \\| really"), "{md}");
+        let mut c = cell("a", Status::Fail, 1024, 1.0);
+        c.build.profile = "<script>".into();
+        let html = page(&report(vec![c]), Path::new("/o"));
+        assert!(!html.contains("<script>") && html.contains("&lt;script&gt;"));
+        assert!(html.contains("<svg"), "the size plot");
+    }
+}

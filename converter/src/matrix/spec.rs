@@ -58,9 +58,9 @@ pub enum SpecError {
         path: PathBuf,
         /// The entry.
         kernel: String,
-        /// Why.
+        /// Why (boxed: a SourceError is large and this is returned once per run).
         #[source]
-        source: crate::source::SourceError,
+        source: Box<crate::source::SourceError>,
     },
     /// No cell has this id.
     #[error("matrix spec {}: no cell `{id}`; cells: {}", path.display(), known.join(", "))]
@@ -323,7 +323,8 @@ fn check(spec: &MatrixSpec) -> Result<(), String> {
     let mut wanted = spec.stages.clone();
     wanted.sort();
     wanted.dedup();
-    let prefix = &StageName::ALL[..wanted.len()];
+    let last = wanted.last().map(|l| StageName::ALL.iter().position(|s| s == l).unwrap_or(0)).unwrap_or(0);
+    let prefix = &StageName::ALL[..=last];
     if wanted != prefix {
         let missing: Vec<&str> = prefix.iter().filter(|s| !wanted.contains(s)).map(|s| s.name()).collect();
         return Err(format!("stages leave out {} which later stages need (list every stage from pull on)", missing.join(", ")));
@@ -345,7 +346,7 @@ pub fn cells(
     let absolute = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
     let mut kernels: Vec<(String, Vec<String>)> = Vec::new();
     for k in &spec.kernels {
-        let kernel_err = |kernel: &str, source| SpecError::Kernel { path: spec_path.into(), kernel: kernel.into(), source };
+        let kernel_err = |kernel: &str, source| SpecError::Kernel { path: spec_path.into(), kernel: kernel.into(), source: Box::new(source) };
         match k {
             KernelEntry::Name(n) if n.ends_with(".*") => {
                 let series = n.trim_end_matches(".*");

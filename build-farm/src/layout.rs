@@ -14,6 +14,7 @@
 //!   boots/<image>-<stamp>-<pid>/      boot records (not cache entries)
 //!   runs/<name>/                      running containers (not cache entries)
 //!   stats/                            unit counts of earlier builds (progress bars)
+//!   downloads/debian/                 fetched Debian source tarballs (pull --debian)
 //! ```
 //!
 //! Records inside entries store paths relative to the root, so a cache
@@ -123,6 +124,12 @@ impl Layout {
     /// Run directories of containers.
     pub fn runs_dir(&self) -> PathBuf {
         self.root.join("runs")
+    }
+
+    /// Inputs fetched for pull (Debian source tarballs of a given version),
+    /// kept so that pulling them again needs no network.
+    pub fn downloads_dir(&self) -> PathBuf {
+        self.root.join("downloads")
     }
 
     /// Unit counts of earlier builds.

@@ -3,7 +3,8 @@
 //! to run a VM (accelerator, memory, timeout, CPUs). Each group turns into
 //! the pipeline's typed request, and back into the flags that reproduce it.
 
-use super::source_args::{shell_quote, SourceArgs};
+pub use super::source_args::shell_quote;
+use super::source_args::SourceArgs;
 use crate::pipeline::build::Mode;
 use crate::pipeline::image::{ImageSpec, ProfileRef};
 use crate::qemu::Accel;
@@ -122,6 +123,7 @@ mod tests {
                 profile: ProfileRef { name: "my profile.toml".into(), dir: Some("/p's".into()) },
                 mode: Mode::Stock,
             },
+            ImageSpec { source: SourceSpec::DebianVersion { version: "6.12.107-1~deb12u1".into(), sha256: None }, profile: ProfileRef { name: "minimal".into(), dir: None }, mode: Mode::Stock },
             ImageSpec { source: SourceSpec::Dir("/src/linux".into()), profile: ProfileRef { name: "minimal".into(), dir: None }, mode: Mode::Stock },
             ImageSpec {
                 source: SourceSpec::Git { repo: "/r".into(), rev: "v6.1 tag".into() },

@@ -26,7 +26,7 @@ use exit::*;
 
 fn source(e: &SourceError) -> i32 {
     match e {
-        SourceError::PackageInstall { .. } | SourceError::Io { .. } | SourceError::Cache(_) | SourceError::CacheCorrupt { .. } => HOST,
+        SourceError::PackageInstall { .. } | SourceError::BadPackage { .. } | SourceError::Io { .. } | SourceError::Cache(_) | SourceError::CacheCorrupt { .. } => HOST,
         _ => USAGE,
     }
 }
@@ -115,6 +115,25 @@ fn run(e: &crate::pipeline::container_run::RunError) -> i32 {
     }
 }
 
+/// A spec or report that is wrong, or a named cell that does not exist: 2;
+/// Slurm not answering, files not written: 4.
+fn matrix(cause: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    use crate::matrix::{executor::ExecError, report::ReportError, spec::SpecError};
+    if let Some(e) = cause.downcast_ref::<SpecError>() {
+        return Some(match e {
+            SpecError::Kernel { source: e, .. } => source(e),
+            _ => USAGE,
+        });
+    }
+    if let Some(e) = cause.downcast_ref::<ReportError>() {
+        return Some(match e {
+            ReportError::Parse { .. } | ReportError::Empty { .. } => USAGE,
+            ReportError::Io(_) | ReportError::Publish(_) => HOST,
+        });
+    }
+    (cause.is::<ExecError>() || cause.is::<crate::matrix::cell::CellError>()).then_some(HOST)
+}
+
 /// The exit code for an error that reached the CLI: the first cause in the
 /// chain that has a class decides; anything unclassified is a host problem.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
@@ -129,7 +148,9 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         if cause.is::<super::run::KernelProblem>() || cause.is::<super::run::NoStatus>() {
             return STAGE;
         }
-        let class = if let Some(e) = cause.downcast_ref::<crate::pipeline::wrap::WrapError>() {
+        let class = if let Some(c) = matrix(cause) {
+            Some(c)
+        } else if let Some(e) = cause.downcast_ref::<crate::pipeline::wrap::WrapError>() {
             Some(wrap(e))
         } else if let Some(e) = cause.downcast_ref::<crate::pipeline::container_run::RunError>() {
             Some(run(e))

@@ -14,6 +14,7 @@ mod build;
 mod cache;
 mod config;
 mod exit_codes;
+mod matrix;
 mod patch;
 mod pull;
 mod reporter;
@@ -51,6 +52,7 @@ that is the hash of its inputs:
   cache   show what the cache holds and free space (stale staging, old boots)
   wrap    pack a container rootfs + spec with a kernel image into a VM image
   run     run a wrapped container in its own VM on its own kernel
+  matrix  run kernels x profiles x modes through the stages, report PASS/FAIL per stage
 
 From nothing to a booted kernel:
 
@@ -95,6 +97,7 @@ pub enum Command {
     Cache(cache::Args),
     Wrap(wrap::Args),
     Run(run::Args),
+    Matrix(matrix::Args),
 }
 
 /// One run of the CLI: the pipeline's context plus how to talk to the user.
@@ -131,7 +134,8 @@ pub(crate) fn prepare_host_for_source(s: &Session, source: &SourceSpec) -> anyho
             }
         }
         SourceSpec::Git { .. } => prepare_host(s, &["git"], "reading the git repository")?,
-        SourceSpec::Tarball { .. } | SourceSpec::Dir(_) => {}
+        // apt-get download needs no package installed; pull runs it.
+        SourceSpec::DebianVersion { .. } | SourceSpec::Tarball { .. } | SourceSpec::Dir(_) => {}
     }
     Ok(())
 }
@@ -218,6 +222,7 @@ pub fn main() -> i32 {
         Command::Cache(a) => cache::exec(ctx, a),
         Command::Wrap(a) => wrap::exec(ctx, a),
         Command::Run(a) => run::exec(ctx, a),
+        Command::Matrix(a) => matrix::exec(ctx, a),
     };
     match result {
         Ok(()) => 0,

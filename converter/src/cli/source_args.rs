@@ -8,8 +8,13 @@ use std::path::PathBuf;
 #[command(next_help_heading = "Kernel source (one of)")]
 pub struct SourceArgs {
     /// Debian's linux-source-X.Y tarball from /usr/src (installed with apt-get when missing).
-    #[arg(long, value_name = "X.Y", conflicts_with_all = ["tarball", "dir", "git"])]
+    #[arg(long, value_name = "X.Y", conflicts_with_all = ["debian", "tarball", "dir", "git"])]
     pub kernel: Option<String>,
+    /// One published version of Debian's linux-source-X.Y (e.g. 6.1.176-1,
+    /// 6.12.107-1~deb12u1), fetched with `apt-get download` into the cache
+    /// (see `pull --list-debian`).
+    #[arg(long, value_name = "VERSION", conflicts_with_all = ["tarball", "dir", "git"])]
+    pub debian: Option<String>,
     /// A kernel tarball (.tar, .tar.gz, .tar.xz); its top directory is stripped.
     #[arg(long, value_name = "PATH", conflicts_with_all = ["dir", "git"])]
     pub tarball: Option<PathBuf>,
@@ -26,7 +31,7 @@ pub struct SourceArgs {
     /// ...and the commit, tag or branch to take from it.
     // clap drops `requires` when another source flag is present, so the
     // conflicts are spelt out: `--dir D --ref R` must not pass silently.
-    #[arg(long = "ref", value_name = "REF", requires = "git", conflicts_with_all = ["kernel", "tarball", "dir"])]
+    #[arg(long = "ref", value_name = "REF", requires = "git", conflicts_with_all = ["kernel", "debian", "tarball", "dir"])]
     pub git_ref: Option<String>,
 }
 
@@ -45,6 +50,9 @@ impl SourceArgs {
         if let (Some(repo), Some(rev)) = (&self.git, &self.git_ref) {
             return SourceSpec::Git { repo: repo.clone(), rev: rev.clone() };
         }
+        if let Some(version) = &self.debian {
+            return SourceSpec::DebianVersion { version: version.clone(), sha256: self.sha256.clone() };
+        }
         SourceSpec::Debian { series: self.kernel.clone().unwrap_or_else(|| DEFAULT_KERNEL.to_string()), sha256: self.sha256.clone() }
     }
 }
@@ -55,6 +63,13 @@ pub fn source_flags(spec: &SourceSpec) -> Vec<String> {
     match spec {
         SourceSpec::Debian { series, sha256 } => {
             let mut v = vec!["--kernel".into(), series.clone()];
+            if let Some(s) = sha256 {
+                v.extend(["--sha256".into(), s.clone()]);
+            }
+            v
+        }
+        SourceSpec::DebianVersion { version, sha256 } => {
+            let mut v = vec!["--debian".into(), version.clone()];
             if let Some(s) = sha256 {
                 v.extend(["--sha256".into(), s.clone()]);
             }

@@ -11,6 +11,7 @@ pub fn run(ctx: &Context, spec: &SourceSpec) -> Result<(KernelTree, bool), Sourc
         PullEvent::Extracting { entries, bytes } | PullEvent::Copying { files: entries, bytes } => {
             ctx.emit(Event::Progress { pos: entries, message: format!("entries, {} MiB", bytes >> 20) })
         }
+        PullEvent::Downloading { package } => ctx.status(format!("downloading {package} with apt-get")),
         PullEvent::Installing { package } => ctx.status(format!("installing {package} with apt-get")),
         PullEvent::Hashing { what } => ctx.detail(format!("hashing {what}")),
         PullEvent::CacheHit { source_hash } => ctx.detail(format!("cached tree {source_hash}")),

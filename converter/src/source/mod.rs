@@ -10,6 +10,7 @@
 mod archive;
 mod cache;
 mod debian;
+mod debian_archive;
 mod extract;
 mod git;
 mod tree;
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use debian_archive::{published_versions, DebianVersion};
 pub use extract::{
     extract_tar_safely, extract_tar_safely_with_progress, ExtractError, ExtractStats,
 };
@@ -46,6 +48,12 @@ pub enum SourceSpec {
     /// optionally pinned by the SHA-256 of its tarball.
     Debian {
         series: String,
+        sha256: Option<String>,
+    },
+    /// One published version of Debian's `linux-source-X.Y` (`6.1.176-1`),
+    /// fetched with `apt-get download` into the cache's `downloads/`.
+    DebianVersion {
+        version: String,
         sha256: Option<String>,
     },
     /// A `.tar`, `.tar.gz` or `.tar.xz`, optionally pinned by SHA-256.
@@ -83,6 +91,8 @@ pub struct PullOutcome {
 /// Progress notifications from [`pull`], for the UI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PullEvent {
+    /// `apt-get download` is fetching this `package=version`.
+    Downloading { package: String },
     /// `apt-get install` is being run for this package.
     Installing { package: String },
     /// The input is being hashed to find its cache entry.
@@ -128,6 +138,12 @@ pub enum SourceError {
     UnsupportedCompression { path: PathBuf, format: String },
     #[error("`{series}` is not a kernel series like `6.1`")]
     InvalidSeries { series: String },
+    #[error("`{given}` is not a Debian kernel source version like `6.1.176-1`")]
+    InvalidDebianVersion { given: String },
+    #[error("{package} {version} is not published by the configured apt archives; published: {}", if published.is_empty() { "none".to_string() } else { published.join(", ") })]
+    UnpublishedVersion { package: String, version: String, published: Vec<String> },
+    #[error("Debian package `{}`: {message}", deb.display())]
+    BadPackage { deb: PathBuf, message: String },
     #[error("package {package} contains kernel {found}, not series {series}")]
     SeriesMismatch {
         package: String,
@@ -189,6 +205,10 @@ pub fn pull(
         SourceSpec::Debian { series, sha256 } => {
             pull_debian(&cache, series, sha256.as_deref(), progress)
         }
+        SourceSpec::DebianVersion { version, sha256 } => {
+            let downloads = build_farm::Layout::new(cache_root).downloads_dir().join("debian");
+            pull_debian_version(&cache, version, sha256.as_deref(), &downloads, progress)
+        }
         SourceSpec::Tarball { path, sha256 } => {
             let origin = format!("tarball {}", path.display());
             pull_tarball(&cache, path, sha256.as_deref(), &origin, progress)
@@ -218,6 +238,27 @@ fn pull_debian(
             series: series.to_string(),
             found: outcome.tree.version.to_string(),
         });
+    }
+    Ok(outcome)
+}
+
+fn pull_debian_version(
+    cache: &Cache,
+    version: &str,
+    expected_sha256: Option<&str>,
+    downloads: &Path,
+    progress: &dyn Fn(PullEvent),
+) -> Result<PullOutcome, SourceError> {
+    let version = DebianVersion::parse(version)?;
+    if let Some(given) = expected_sha256 {
+        archive::normalize_sha256(given)?; // a typo is refused before apt runs
+    }
+    let path = debian_archive::tarball_for(&version, downloads, progress)?;
+    let package = version.package();
+    let origin = format!("debian {package} {} ({})", version.version, path.display());
+    let outcome = pull_tarball(cache, &path, expected_sha256, &origin, progress)?;
+    if outcome.tree.version.series() != version.series {
+        return Err(SourceError::SeriesMismatch { package, series: version.series, found: outcome.tree.version.to_string() });
     }
     Ok(outcome)
 }

@@ -12,6 +12,7 @@ pub mod fuzzing;
 pub mod guest;
 pub mod host;
 pub mod kconfig;
+pub mod kselftest;
 pub mod oci;
 pub mod patch;
 pub mod pipeline;

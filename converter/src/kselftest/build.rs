@@ -160,7 +160,7 @@ fn build_into(tree: &Path, scratch: &Path, out: &Path, suites: &[String]) -> Res
         args.extend(["-k".to_string(), "-j2".to_string(), "all".to_string()]);
         let make_status = make(&log_path, &src, &args)?;
         let listed = emit_tests(&src, &common)?;
-        let tests = classify(&output, &listed);
+        let tests = classify(&src, &output, &listed);
         builds.push(SuiteBuild { name: suite.clone(), make_status, tests });
     }
     Ok(builds)
@@ -178,8 +178,19 @@ fn prebuild(suite: &str, src: &Path, output: &Path, obj: &Path, log: &Path) -> R
     if suite == "rseq" && src.join("rseq.c").is_file() {
         let o = output.join("rseq.o");
         let inc = format!("-isystem{}", obj.join("usr/include").display());
-        let selftests = src.parent().unwrap_or(src).display().to_string();
-        let st = run_logged(log, Command::new("gcc").current_dir(src).args(["-O2", "-Wall", "-D_GNU_SOURCE", "-c", "rseq.c", "-o"]).arg(&o).arg(&inc).arg(format!("-I{selftests}")))?;
+        // as the Makefile's CFLAGS: the suite, its parent (kselftest.h) and tools/include
+        let selftests = src.parent().unwrap_or(src);
+        let tools_include = selftests.join("../../include");
+        let st = run_logged(
+            log,
+            Command::new("gcc")
+                .current_dir(src)
+                .args(["-O2", "-Wall", "-I./", "-c", "rseq.c", "-o"])
+                .arg(&o)
+                .arg(&inc)
+                .arg(format!("-I{}", selftests.display()))
+                .arg(format!("-I{}", tools_include.display())),
+        )?;
         if st == Some(0) {
             // librseq.a for `-static -lrseq`; librseq.so so make sees its prerequisite
             for lib in ["librseq.a", "librseq.so"] {
@@ -211,11 +222,13 @@ fn emit_tests(src: &Path, common: &[String]) -> Result<Vec<String>, KselftestErr
 /// Each listed test as built; a listed script that drives binaries in
 /// subdirectories (futex's run.sh runs `functional/*`) contributes those
 /// binaries as tests of their own, since the script itself needs bash.
-fn classify(output: &Path, listed: &[String]) -> Vec<SelftestTest> {
+fn classify(src: &Path, output: &Path, listed: &[String]) -> Vec<SelftestTest> {
     let mut tests = Vec::new();
     let mut any_script = false;
     for name in listed {
-        let path = output.join(name);
+        // generated tests are in OUTPUT; scripts (TEST_PROGS) stay in the source
+        let built = output.join(name);
+        let path = if built.exists() { built } else { src.join(name) };
         let kind = match fs::read(&path) {
             Ok(b) if crate::guest::check_static_elf(&b).is_ok() => TestKind::Elf,
             Ok(b) if b.starts_with(b"\x7fELF") => TestKind::NotBuilt,
@@ -296,11 +309,14 @@ mod tests {
         fs::write(&f, probe).unwrap();
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(&f, fs::Permissions::from_mode(0o755)).unwrap();
-        let got = classify(d.path(), &["a_64".into(), "run.sh".into(), "missing".into()]);
+        let src = tempfile::tempdir().unwrap();
+        fs::write(src.path().join("check.py"), b"#!/usr/bin/python3\n").unwrap();
+        let got = classify(src.path(), d.path(), &["a_64".into(), "run.sh".into(), "missing".into(), "check.py".into()]);
         let want = vec![
             SelftestTest { name: "a_64".into(), kind: TestKind::Elf },
             SelftestTest { name: "run.sh".into(), kind: TestKind::Script },
             SelftestTest { name: "missing".into(), kind: TestKind::NotBuilt },
+            SelftestTest { name: "check.py".into(), kind: TestKind::Script },
             SelftestTest { name: "functional/futex_wait".into(), kind: TestKind::Elf },
         ];
         assert_eq!(got, want);

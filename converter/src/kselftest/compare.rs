@@ -14,10 +14,11 @@ pub enum RowClass {
     Same,
     /// Stock passes, libos does not, and the file says why.
     Expected { allows: String },
-    /// Stock passes, libos does not, and nothing says why: a failure.
+    /// Stock passes, libos FAILs or SKIPs, and nothing says why: a failure.
     Regression,
-    /// Any other difference (libos passes where stock does not, or a SKIP
-    /// against a FAIL): reported, not a failure.
+    /// Any other difference (libos passes where stock does not, a SKIP
+    /// against a FAIL, a test not run or not built on one side): reported,
+    /// not a failure.
     Differs,
 }
 
@@ -61,7 +62,7 @@ pub fn compare(stock: &KselftestReport, libos: &KselftestReport, expected: &Expe
         let (sv, lv) = (s.as_ref().map(|t| t.verdict), l.as_ref().map(|t| t.verdict));
         let class = if sv == lv {
             RowClass::Same
-        } else if sv == Some(Verdict::Pass) {
+        } else if sv == Some(Verdict::Pass) && matches!(lv, Some(Verdict::Fail | Verdict::Skip)) {
             match expected.get(&id) {
                 Some(e) => {
                     used.insert(id.clone());

@@ -13,11 +13,18 @@ use xc_tests::{heavy, shared_cache, xc};
 
 /// Per-test timeout: long enough for the slowest selected test under TCG.
 const TEST_TIMEOUT: &str = "90";
-/// Tests that only measure or soak and take minutes under TCG; they say
-/// nothing about the conversion (reported as NOT_RUN).
+/// Left out (reported as NOT_RUN):
+/// * seccomp and rseq: the minimal profile has neither SECCOMP nor RSEQ,
+///   and their tests then spin until the timeout on both kernels;
+/// * sysret_ss_attrs_64: oopses the *stock* kernel under QEMU TCG (the
+///   stack read of its far return to a 32-bit CS is reported as a
+///   supervisor access: "BUG: unable to handle page fault ... supervisor
+///   read access in user mode"), which would fail the kernel-log check;
+/// * tests that only measure or soak and take minutes under TCG.
 const SKIP: &[&str] = &[
-    "seccomp:seccomp_benchmark",
-    "rseq:param_test_benchmark",
+    "seccomp",
+    "rseq",
+    "x86:sysret_ss_attrs_64",
     "timers:raw_skew",
     "timers:inconsistency-check",
     "timers:set-timer-lat",

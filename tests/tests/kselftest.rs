@@ -119,11 +119,13 @@ fn kselftests(series: &str) {
 }
 
 #[test]
+#[ignore = "not yet run green end to end (4 boots, ~20 min of CI): run with --ignored; see docs/kselftest.md"]
 fn kselftests_6_1_stock_and_libos_differ_only_as_documented() {
     kselftests("6.1");
 }
 
 #[test]
+#[ignore = "not yet run green end to end (4 boots, ~20 min of CI): run with --ignored; see docs/kselftest.md"]
 fn kselftests_6_12_stock_and_libos_differ_only_as_documented() {
     kselftests("6.12");
 }

@@ -36,11 +36,13 @@ pub enum Stage {
     Builds,
     /// Wrapped containers (kernel + rootfs).
     Wrapped,
+    /// Kernel selftests built from one cached tree.
+    Selftests,
 }
 
 impl Stage {
     /// Every stage, in pipeline order.
-    pub const ALL: [Stage; 5] = [Stage::Sources, Stage::Patched, Stage::Configs, Stage::Builds, Stage::Wrapped];
+    pub const ALL: [Stage; 6] = [Stage::Sources, Stage::Patched, Stage::Configs, Stage::Builds, Stage::Wrapped, Stage::Selftests];
 
     /// The directory under the root.
     pub fn dir_name(self) -> &'static str {
@@ -50,6 +52,7 @@ impl Stage {
             Stage::Configs => "configs",
             Stage::Builds => "builds",
             Stage::Wrapped => "wrapped",
+            Stage::Selftests => "selftests",
         }
     }
 
@@ -61,6 +64,7 @@ impl Stage {
             Stage::Configs => "configured.json",
             Stage::Builds => "manifest.json",
             Stage::Wrapped => "wrapped.json",
+            Stage::Selftests => "selftests.json",
         }
     }
 }

@@ -41,10 +41,62 @@ pub struct Args {
     /// the offline rewrite alone (no online translation by the kernel).
     #[arg(long)]
     pub translate: bool,
+    /// Also build the kernel's own selftests (tools/testing/selftests) from
+    /// the same tree the image was built from, static and 64-bit, pack them
+    /// and run each under --kselftest-timeout, after the --init programs.
+    /// `--kselftest` runs x86 seccomp rseq futex timers ptrace clone3 pidfd
+    /// exec membarrier; `--kselftest=x86,rseq` chooses. The build is cached
+    /// per tree and suite list. Writes kselftest.json (PASS / FAIL / SKIP per
+    /// test) beside report.json; compare two with `xc-convert kselftest
+    /// compare`. Exit 1 only for the boot itself (kernel oops, WARNING, BUG,
+    /// timeout): a failing selftest is a result, not an error.
+    #[arg(long, value_name = "SUITES", num_args = 0..=1, require_equals = true, value_delimiter = ',', default_missing_value = "")]
+    pub kselftest: Option<Vec<String>>,
+    /// Seconds each selftest may run before it is stopped (SIGTERM) and failed.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub kselftest_timeout: u64,
+    /// A selftest (`suite:test`) or suite not to run (repeatable), e.g. one
+    /// too slow under TCG; it is reported as NOT_RUN.
+    #[arg(long, value_name = "TEST")]
+    pub kselftest_skip: Vec<String>,
+}
+
+/// The suites `--kselftest` asked for (the defaults for a bare flag).
+fn kselftest_suites(arg: &[String]) -> Vec<String> {
+    let named: Vec<String> = arg.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    if named.is_empty() {
+        crate::kselftest::DEFAULT_SUITES.iter().map(|s| s.to_string()).collect()
+    } else {
+        named
+    }
+}
+
+/// What `boot --kselftest` prints with --json.
+#[derive(serde::Serialize)]
+struct KselftestBoot<'a> {
+    boot: &'a pipeline::boot::BootReport,
+    kselftest: &'a crate::kselftest::KselftestReport,
 }
 
 /// Run `boot`.
 pub fn exec(ctx: &Session, args: &Args) -> anyhow::Result<()> {
+    super::prepare_host(ctx, crate::host::BOOT_PACKAGES, "booting images")?;
+    let mut extra_programs = vec![];
+    let mut extra_files = vec![];
+    let mut built = None;
+    if let Some(arg) = &args.kselftest {
+        let suites = kselftest_suites(arg);
+        let manifest = pipeline::build::load_verified(&args.image_dir, false)?;
+        let mut pkgs: Vec<&str> = crate::host::KERNEL_BUILD_PACKAGES.to_vec();
+        pkgs.extend(crate::kselftest::SELFTEST_PACKAGES);
+        super::prepare_host(ctx, &pkgs, "building kernel selftests")?;
+        let b = crate::kselftest::ensure_built(ctx, &args.image_dir, &manifest, &suites)?;
+        ctx.status(format!("selftests {}: {}", if b.cache_hit { "cached" } else { "built" }, b.dir.display()));
+        let (runner, files) = crate::kselftest::guest_files(&b, args.kselftest_timeout, &args.kselftest_skip)?;
+        extra_programs.push(runner);
+        extra_files = files;
+        built = Some(b);
+    }
     let req = BootRequest {
         image_dir: args.image_dir.clone(),
         programs: if args.suite {
@@ -59,9 +111,14 @@ pub fn exec(ctx: &Session, args: &Args) -> anyhow::Result<()> {
         cmdline_extra: args.append.clone(),
         out: args.out.clone(),
         translate: args.translate,
+        extra_programs,
+        extra_files,
     };
-    super::prepare_host(ctx, crate::host::BOOT_PACKAGES, "booting images")?;
     let r = pipeline::boot::run(ctx, &req)?;
+    let ksft = match &built {
+        Some(b) => Some(kselftest_report(&r, b, args)?),
+        None => None,
+    };
     let mut human = String::new();
     for p in &r.console.probes {
         human.push_str(&format!(
@@ -76,10 +133,44 @@ pub fn exec(ctx: &Session, args: &Args) -> anyhow::Result<()> {
     for f in &r.failures {
         human.push_str(&format!("\n  failed: {f}"));
     }
-    super::emit(&ctx.ui, &r, &human);
+    match &ksft {
+        Some(k) => {
+            for t in &k.tests {
+                human.push_str(&format!("\n  {:<9} {}{}", t.verdict.to_string(), t.id(), if t.reason.is_empty() { String::new() } else { format!(" ({})", t.reason) }));
+            }
+            use crate::kselftest::Verdict as V;
+            human.push_str(&format!(
+                "\nselftests: {} PASS, {} FAIL, {} SKIP, {} NOT_BUILT, {} NOT_RUN; {}",
+                k.count(V::Pass),
+                k.count(V::Fail),
+                k.count(V::Skip),
+                k.count(V::NotBuilt),
+                k.count(V::NotRun),
+                r.out_dir.join(crate::kselftest::REPORT_FILE).display()
+            ));
+            super::emit(&ctx.ui, &KselftestBoot { boot: &r, kselftest: k }, &human);
+        }
+        None => super::emit(&ctx.ui, &r, &human),
+    }
     if r.passed {
         Ok(())
     } else {
         Err(super::ChecksFailed.into())
     }
+}
+
+/// Per-test results of a kselftest boot, written to kselftest.json.
+fn kselftest_report(r: &pipeline::boot::BootReport, b: &crate::kselftest::BuiltSelftests, args: &Args) -> anyhow::Result<crate::kselftest::KselftestReport> {
+    let console = std::fs::read_to_string(&r.console_log).map_err(|source| crate::kselftest::KselftestError::Read { path: r.console_log.clone(), source })?;
+    let report = crate::kselftest::KselftestReport {
+        kernel_version: r.kernel_version.clone(),
+        mode: r.mode,
+        image_dir: r.image_dir.clone(),
+        selftests_dir: b.dir.clone(),
+        timeout_secs: args.kselftest_timeout,
+        kernel_problems: r.console.problems.iter().filter(|p| p.kind.is_kernel_fault()).map(|p| p.line.clone()).collect(),
+        tests: crate::kselftest::parse_results(&console, b, args.kselftest_timeout, &args.kselftest_skip),
+    };
+    build_farm::write_json_atomic(&r.out_dir.join(crate::kselftest::REPORT_FILE), &report)?;
+    Ok(report)
 }

@@ -134,6 +134,17 @@ fn matrix(cause: &(dyn std::error::Error + 'static)) -> Option<i32> {
     (cause.is::<ExecError>() || cause.is::<crate::matrix::cell::CellError>()).then_some(HOST)
 }
 
+/// A suite or report the user named is wrong: 2; the selftests' make
+/// failed: 3; the host or cache: 4.
+fn kselftest(e: &crate::kselftest::KselftestError) -> i32 {
+    use crate::kselftest::KselftestError as K;
+    match e {
+        K::UnknownSuite { .. } | K::BadSuiteName(_) | K::BadReport { .. } | K::BadExpected { .. } | K::WrongMode { .. } | K::TreeMissing { .. } => USAGE,
+        K::Make { .. } => STAGE,
+        K::Spawn { .. } | K::Read { .. } | K::Io(_) | K::Entry(_) => HOST,
+    }
+}
+
 /// The exit code for an error that reached the CLI: the first cause in the
 /// chain that has a class decides; anything unclassified is a host problem.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
@@ -170,6 +181,8 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
             Some(boot(e))
         } else if let Some(e) = cause.downcast_ref::<BenchError>() {
             Some(bench(e))
+        } else if let Some(e) = cause.downcast_ref::<crate::kselftest::KselftestError>() {
+            Some(kselftest(e))
         } else if cause.is::<crate::profile::ProfileError>() || cause.is::<crate::abom::AbomError>() || cause.is::<crate::patch::PatchError>() {
             Some(USAGE)
         } else if cause.is::<crate::pipeline::make::MakeError>() || cause.is::<crate::kconfig::KconfigError>() {

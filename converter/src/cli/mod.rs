@@ -15,6 +15,7 @@ mod cache;
 mod config;
 mod exit_codes;
 mod matrix;
+mod kselftest;
 mod patch;
 mod pull;
 mod reporter;
@@ -94,6 +95,7 @@ pub enum Command {
     Boot(boot::Args),
     Abom(abom::Args),
     Bench(bench::Args),
+    Kselftest(kselftest::Args),
     Cache(cache::Args),
     Wrap(wrap::Args),
     Run(run::Args),
@@ -219,6 +221,7 @@ pub fn main() -> i32 {
         Command::Boot(a) => boot::exec(ctx, a),
         Command::Abom(a) => abom::exec(ctx, a),
         Command::Bench(a) => bench::exec(ctx, a),
+        Command::Kselftest(a) => kselftest::exec(ctx, a),
         Command::Cache(a) => cache::exec(ctx, a),
         Command::Wrap(a) => wrap::exec(ctx, a),
         Command::Run(a) => run::exec(ctx, a),

@@ -252,6 +252,8 @@ fn run_stage(ctx: &Context, cell: &CellSpec, env: &CellEnv, dir: &Path, stage: S
                 cmdline_extra: Vec::new(),
                 out: Some(out),
                 translate: cell.mode.translate(),
+                extra_programs: Vec::new(),
+                extra_files: Vec::new(),
             };
             let report = boot::run(ctx, &req).map_err(|e| chain(&e))?;
             let failures: Vec<String> = report.failures.iter().map(|f| f.to_string()).collect();

@@ -163,6 +163,11 @@ pub struct BootRequest {
     /// Rewrite the guest programs (and a libc for a dynamic check) for the
     /// entry table before packing them (offline binary translation).
     pub translate: bool,
+    /// Run after `programs`, not rewritten by `translate` (e.g. the
+    /// kselftest runner: `boot --kselftest`).
+    pub extra_programs: Vec<GuestPayload>,
+    /// More files at fixed guest paths (the selftests' binaries).
+    pub extra_files: Vec<guest::ExtraFile>,
 }
 
 /// The boot stage's result.
@@ -229,6 +234,8 @@ pub fn run(ctx: &Context, req: &BootRequest) -> Result<BootReport, BootError> {
         spec = InitramfsSpec { programs: t.programs, files: t.files, require_entry_table: true, ..spec };
         translated = t.report;
     }
+    spec.programs.extend(req.extra_programs.iter().cloned());
+    spec.files.extend(req.extra_files.iter().cloned());
     let out_dir = match &req.out {
         Some(d) => d.clone(),
         None => {

@@ -245,6 +245,8 @@ fn boot(ctx: &Context, req: &BenchRequest, col: &Column, image_dir: &std::path::
         // online translation only: the column measures what the kernel does
         // for unmodified binaries
         translate: false,
+        extra_programs: vec![],
+        extra_files: vec![],
     };
     let report = super::boot::run(ctx, &boot).map_err(|source| BenchError::Boot { config: col.name.to_owned(), source })?;
     if !report.passed {

@@ -1,0 +1,162 @@
+//! End to end: the kernel's own selftests, built from the tree each image
+//! was built from, on a stock and a libos kernel of one version, compared.
+//! One boot per image runs every suite; the selftests are built once per
+//! tree (a cache entry), so the second run of a test is boots only.
+//!
+//! Images: the minimal profile (6.1 stock and libos, 6.12 stock are built
+//! by the other suites anyway; 6.12 minimal libos is this file's one extra
+//! kernel).
+
+use serde_json::Value;
+use std::path::Path;
+use xc_tests::{heavy, shared_cache, xc};
+
+/// Per-test timeout: long enough for the slowest selected test under TCG.
+const TEST_TIMEOUT: &str = "90";
+/// Left out (reported as NOT_RUN):
+/// * seccomp and rseq: the minimal profile has neither SECCOMP nor RSEQ,
+///   and their tests then spin until the timeout on both kernels;
+/// * sysret_ss_attrs_64: oopses the *stock* kernel under QEMU TCG (the
+///   stack read of its far return to a 32-bit CS is reported as a
+///   supervisor access: "BUG: unable to handle page fault ... supervisor
+///   read access in user mode"), which would fail the kernel-log check;
+/// * tests that only measure or soak and take minutes under TCG.
+const SKIP: &[&str] = &[
+    "seccomp",
+    "rseq",
+    "x86:sysret_ss_attrs_64",
+    "timers:raw_skew",
+    "timers:inconsistency-check",
+    "timers:set-timer-lat",
+    "timers:nsleep-lat",
+    "timers:mqueue-lat",
+    "timers:rtcpie",
+];
+
+fn image(series: &str, mode: &str) -> String {
+    let cache = shared_cache();
+    let b = xc(&cache, &["--json", "build", "--kernel", series, "--profile", "minimal", "--mode", mode]).expect_code(0).json();
+    b["output_dir"].as_str().unwrap().to_string()
+}
+
+/// Boot `dir` with every default suite; returns the `kselftest` report.
+fn run_selftests(dir: &str, out: &Path) -> Value {
+    let cache = shared_cache();
+    let out = out.to_str().unwrap();
+    let mut args = vec!["--json", "boot", dir, "--kselftest", "--kselftest-timeout", TEST_TIMEOUT, "--timeout", "3000", "--memory", "1024", "--out", out];
+    for s in SKIP {
+        args.extend(["--kselftest-skip", s]);
+    }
+    let r = xc(&cache, &args);
+    let v = r.json();
+    assert_eq!(v["boot"]["passed"], true, "failures: {:#}\nconsole: {}", v["boot"]["failures"], v["boot"]["console_log"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let k = v["kselftest"].clone();
+    // the kernel log: no oops, WARNING or BUG while the selftests ran
+    assert_eq!(k["kernel_problems"].as_array().unwrap().len(), 0, "{:#}", k["kernel_problems"]);
+    let console = std::fs::read_to_string(v["boot"]["console_log"].as_str().unwrap()).unwrap();
+    for bad in ["Oops", "WARNING:", "BUG:", "Kernel panic"] {
+        assert!(!console.contains(bad), "{bad} in {}", v["boot"]["console_log"]);
+    }
+    // every built test ran to its end marker (none cut short by the VM)
+    for t in k["tests"].as_array().unwrap() {
+        let reason = t["reason"].as_str().unwrap_or("");
+        assert!(!reason.starts_with("never"), "{}:{} {reason}", t["suite"], t["name"]);
+    }
+    k
+}
+
+fn test<'a>(k: &'a Value, id: &str) -> &'a Value {
+    k["tests"].as_array().unwrap().iter().find(|t| format!("{}:{}", t["suite"].as_str().unwrap(), t["name"].as_str().unwrap()) == id).unwrap_or_else(|| panic!("{id} not in the report"))
+}
+
+fn kselftests(series: &str) {
+    let _lock = heavy();
+    let cache = shared_cache();
+    let stock_dir = image(series, "stock");
+    let libos_dir = image(series, "libos");
+    let out = tempfile::tempdir().unwrap();
+    let (so, lo) = (out.path().join("stock"), out.path().join("libos"));
+    let stock = run_selftests(&stock_dir, &so);
+    let libos = run_selftests(&libos_dir, &lo);
+
+    // Both kernels ran the very same binaries: one selftests entry per
+    // tree, and the x86 suite built (64-bit) and ran on each.
+    assert_ne!(stock["selftests_dir"], libos["selftests_dir"], "stock and libos trees differ, so do their selftests");
+    for k in [&stock, &libos] {
+        let ran = k["tests"].as_array().unwrap().iter().filter(|t| t["suite"] == "x86" && t["rc"].is_i64()).count();
+        assert!(ran >= 15, "{ran} x86 tests ran");
+    }
+
+    // The bug: sigreturn_64 died of a stray SIGTRAP on libos. Stock passes;
+    // libos now refuses the 32-bit CS cleanly: SIGSEGV, not a trap.
+    let s = test(&stock, "x86:sigreturn_64");
+    assert_eq!(s["verdict"], "PASS", "{s}");
+    let l = test(&libos, "x86:sigreturn_64");
+    assert_eq!(l["reason"], "killed by SIGSEGV (11)", "{l}");
+
+    // Single-step and breakpoints, SYSRET edge cases, the entry's register
+    // state: the same on both kernels.
+    for id in ["x86:single_step_syscall_64", "x86:sigtrap_loop_64", "x86:mov_ss_trap_64", "x86:syscall_nt_64", "x86:sysret_rip_64", "x86:check_initial_reg_state_64"] {
+        assert_eq!(test(&libos, id)["verdict"], test(&stock, id)["verdict"], "{id}");
+    }
+
+    // compare: every stock-pass/libos-fail is in kselftest-expected.toml.
+    let r = xc(&cache, &["--json", "kselftest", "compare", so.to_str().unwrap(), lo.to_str().unwrap()]);
+    let c = r.json();
+    assert_eq!(c["passed"], true, "{}", r.stdout);
+    assert_eq!(r.code, 0);
+    let row = |id: &str| c["rows"].as_array().unwrap().iter().find(|r| r["test"] == id).cloned().unwrap_or_else(|| panic!("{id} not compared"));
+    for id in ["x86:test_vsyscall_64", "x86:ioperm_64", "x86:sigreturn_64"] {
+        assert_eq!(row(id)["class"]["kind"], "expected", "{}", row(id));
+    }
+    let text = xc(&cache, &["kselftest", "compare", so.to_str().unwrap(), lo.to_str().unwrap()]).expect_code(0).stdout;
+    eprintln!("{text}");
+    assert!(text.contains("x86:sigreturn_64") && text.lines().last().unwrap().starts_with("PASS"), "{text}");
+
+    // The reverse order is a request error, not a comparison.
+    xc(&cache, &["kselftest", "compare", lo.to_str().unwrap(), so.to_str().unwrap()]).expect_code(2);
+}
+
+#[test]
+#[ignore = "not yet run green end to end (4 boots, ~20 min of CI): run with --ignored; see docs/kselftest.md"]
+fn kselftests_6_1_stock_and_libos_differ_only_as_documented() {
+    kselftests("6.1");
+}
+
+#[test]
+#[ignore = "not yet run green end to end (4 boots, ~20 min of CI): run with --ignored; see docs/kselftest.md"]
+fn kselftests_6_12_stock_and_libos_differ_only_as_documented() {
+    kselftests("6.12");
+}
+
+/// `compare` on two reports written here (no kernel): an unexplained
+/// stock-pass/libos-fail exits 1 and names the test; `--expected` with it
+/// listed exits 0; a file with an unknown field is refused (2).
+#[test]
+fn compare_fails_on_an_unexplained_difference_and_accepts_a_listed_one() {
+    let d = tempfile::tempdir().unwrap();
+    let report = |mode: &str, verdict: &str| {
+        serde_json::json!({
+            "kernel_version": "6.1.192", "mode": mode, "image_dir": "/i", "selftests_dir": "/s", "timeout_secs": 60,
+            "kernel_problems": [],
+            "tests": [
+                {"suite": "x86", "name": "fsgsbase_64", "verdict": verdict, "rc": 1, "reason": "exit status 1", "ok_lines": 0, "fail_lines": 1, "skip_lines": 0},
+                {"suite": "x86", "name": "amx_64", "verdict": "SKIP", "rc": 4, "ok_lines": 0, "fail_lines": 0, "skip_lines": 0}
+            ]
+        })
+    };
+    let (s, l) = (d.path().join("stock.json"), d.path().join("libos.json"));
+    std::fs::write(&s, report("stock", "PASS").to_string()).unwrap();
+    std::fs::write(&l, report("libos", "FAIL").to_string()).unwrap();
+    let cache = d.path().join("cache");
+    let r = xc(&cache, &["kselftest", "compare", s.to_str().unwrap(), l.to_str().unwrap()]).expect_code(1);
+    assert!(r.stdout.contains("x86:fsgsbase_64") && r.stdout.contains("REGRESSION exit status 1"), "{}", r.stdout);
+    let exp = d.path().join("expected.toml");
+    std::fs::write(&exp, "[[difference]]\ntest = \"x86:fsgsbase_64\"\nallows = \"x\"\nwhy = \"y\"\n").unwrap();
+    let r = xc(&cache, &["--json", "kselftest", "compare", s.to_str().unwrap(), l.to_str().unwrap(), "--expected", exp.to_str().unwrap()]).expect_code(0);
+    assert_eq!(r.json()["regressions"], 0);
+    std::fs::write(&exp, "[[difference]]\ntest = \"x86:fsgsbase_64\"\nallows = \"x\"\nwhy = \"y\"\nseverity = 1\n").unwrap();
+    let r = xc(&cache, &["kselftest", "compare", s.to_str().unwrap(), l.to_str().unwrap(), "--expected", exp.to_str().unwrap()]).expect_code(2);
+    assert!(r.stderr.contains("severity"), "{}", r.stderr);
+}

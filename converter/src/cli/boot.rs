@@ -59,6 +59,8 @@ pub fn exec(ctx: &Session, args: &Args) -> anyhow::Result<()> {
         cmdline_extra: args.append.clone(),
         out: args.out.clone(),
         translate: args.translate,
+        cpu_model: None,
+        gdb_socket: None,
     };
     super::prepare_host(ctx, crate::host::BOOT_PACKAGES, "booting images")?;
     let r = pipeline::boot::run(ctx, &req)?;

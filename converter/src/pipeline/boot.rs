@@ -163,6 +163,10 @@ pub struct BootRequest {
     /// Rewrite the guest programs (and a libc for a dynamic check) for the
     /// entry table before packing them (offline binary translation).
     pub translate: bool,
+    /// `-cpu` instead of the accelerator's default (bench --path's Meltdown column).
+    pub cpu_model: Option<String>,
+    /// Start stopped with QEMU's gdbstub on this Unix socket (bench --path).
+    pub gdb_socket: Option<PathBuf>,
 }
 
 /// The boot stage's result.
@@ -279,6 +283,8 @@ fn boot_and_judge(
         timeout: req.timeout,
         console_log: console_log.clone(),
         qemu_binary: PathBuf::from("qemu-system-x86_64"),
+        cpu_model: req.cpu_model.clone(),
+        gdb_socket: req.gdb_socket.clone(),
     };
     let qemu_command = qemu::command_line(&cfg);
     ctx.status(format!("booting Linux {} ({}) under {:?}; console: {}", manifest.kernel_version, manifest.mode, req.accel, console_log.display()));

@@ -167,13 +167,15 @@ impl GdbClient {
         self.expect_stop("s")
     }
 
-    /// One 64-bit register (see [`reg`]).
+    /// One 64-bit register (see [`reg`]), from the `g` packet: QEMU answers
+    /// `p` only after the client has read its target.xml, and `g`'s first
+    /// 17 slots are rax..r15, rip in gdb's amd64 order either way.
     pub fn register(&mut self, n: u32) -> Result<u64, GdbError> {
-        let command = format!("p{n:x}");
-        let reply = self.request(&command)?;
-        let bytes = decode_hex(&reply).filter(|b| b.len() >= 8).ok_or_else(|| self.unexpected(&command, &reply))?;
+        let reply = self.request("g")?;
+        let at = n as usize * 16;
+        let bytes = reply.get(at..at + 16).and_then(decode_hex).ok_or_else(|| self.unexpected("g", &reply))?;
         let mut le = [0u8; 8];
-        le.copy_from_slice(&bytes[..8]);
+        le.copy_from_slice(&bytes);
         Ok(u64::from_le_bytes(le))
     }
 
@@ -224,7 +226,9 @@ mod tests {
             let (mut s, _) = listener.accept().unwrap();
             let mut got = Vec::new();
             let mut buf = [0u8; 256];
-            let answers: [&[u8]; 4] = [b"+$OK#9a", b"$O6869#00$T05thread:01;#00", b"$efbeadde00000000#00", b"$E14#00"];
+            // `g`: rax..r15 zero, then rip 0xdeadbeef (little-endian), eflags
+            let g = format!("${}efbeadde0000000002020000#00", "0".repeat(16 * 16));
+            let answers: [&[u8]; 4] = [b"+$OK#9a", b"$O6869#00$T05thread:01;#00", g.as_bytes(), b"$E14#00"];
             for a in answers {
                 let n = s.read(&mut buf).unwrap();
                 got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
@@ -237,7 +241,7 @@ mod tests {
         assert_eq!(c.register(reg::RIP).unwrap(), 0xdeadbeef);
         assert_eq!(c.memory(0x1000, 4).unwrap(), None);
         let sent = server.join().unwrap();
-        assert_eq!(sent, ["$QStartNoAckMode#b0", "$s#73", "$p10#d1", "$m1000,4#8e"]);
+        assert_eq!(sent, ["$QStartNoAckMode#b0", "$s#73", "$g#67", "$m1000,4#8e"]);
         drop(c);
     }
 

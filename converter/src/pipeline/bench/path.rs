@@ -132,6 +132,44 @@ pub struct PathCount {
     /// How the site entered the kernel: `syscall` or `table` (translated
     /// into a call through the entry table).
     pub entered_by: String,
+    /// Instructions per function (the image's System.map; `user` for the
+    /// lower half), in the order the path first enters each: where the
+    /// path's length goes.
+    pub functions: Vec<(String, u64)>,
+}
+
+/// Kernel text symbols of an image (its System.map), for [`PathCount::functions`].
+#[derive(Debug, Clone, Default)]
+pub struct SymbolMap {
+    /// (address, name), sorted by address.
+    text: Vec<(u64, String)>,
+}
+
+impl SymbolMap {
+    /// Parse System.map text (`ffffffff81000000 T _text`); only text symbols.
+    pub fn parse(map: &str) -> Self {
+        let mut text: Vec<(u64, String)> = map
+            .lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                let (addr, kind, name) = (w.next()?, w.next()?, w.next()?);
+                matches!(kind, "T" | "t" | "W" | "w").then_some((u64::from_str_radix(addr, 16).ok()?, name.to_owned()))
+            })
+            .collect();
+        text.sort();
+        Self { text }
+    }
+
+    /// The function holding `rip`: `user` below the kernel half, `?` when unknown.
+    pub fn function(&self, rip: u64) -> &str {
+        if rip < KERNEL_HALF {
+            return "user";
+        }
+        match self.text.partition_point(|(a, _)| *a <= rip) {
+            0 => "?",
+            i => &self.text[i - 1].1,
+        }
+    }
 }
 
 /// Where the tracer stops and counts, from xc_bench's symbol table.
@@ -203,13 +241,13 @@ pub fn sstep_flags(gdb: &mut GdbClient) -> Result<String, GdbError> {
 }
 
 /// Trace every row of one boot; the VM is left running (detached).
-pub fn trace(gdb: &mut GdbClient, sites: &Sites) -> Result<Vec<PathCount>, TraceError> {
+pub fn trace(gdb: &mut GdbClient, sites: &Sites, symbols: &SymbolMap) -> Result<Vec<PathCount>, TraceError> {
     gdb.set_breakpoint(sites.marker)?;
     let mut counts = Vec::new();
     for (i, ((name, _), &(start, end))) in PATH_ROWS.iter().zip(&sites.rows).enumerate() {
         wait_for_marker(gdb, sites.marker, i, name)?;
         approach(gdb, name, start)?;
-        counts.push(count(gdb, name, start, end)?);
+        counts.push(count(gdb, name, start, end, symbols)?);
     }
     gdb.remove_breakpoint(sites.marker)?;
     Ok(counts)
@@ -263,7 +301,7 @@ fn decode_at(gdb: &mut GdbClient, row: &'static str, rip: u64) -> Result<Instruc
     Ok(i)
 }
 
-fn count(gdb: &mut GdbClient, row: &'static str, start: u64, end: u64) -> Result<PathCount, TraceError> {
+fn count(gdb: &mut GdbClient, row: &'static str, start: u64, end: u64, symbols: &SymbolMap) -> Result<PathCount, TraceError> {
     let mut c = PathCount { classes: CLASSES.iter().map(|k| (k.to_string(), 0)).collect(), ..Default::default() };
     let mut decoded: HashMap<u64, Instruction> = HashMap::new();
     let mut rip = start;
@@ -288,6 +326,11 @@ fn count(gdb: &mut GdbClient, row: &'static str, start: u64, end: u64) -> Result
             c.total += 1;
             if rip >= KERNEL_HALF {
                 c.kernel += 1;
+            }
+            let f = symbols.function(rip);
+            match c.functions.iter_mut().find(|(n, _)| n == f) {
+                Some((_, k)) => *k += 1,
+                None => c.functions.push((f.to_owned(), 1)),
             }
             if let Some(class) = class_of(&i) {
                 *c.classes.entry(class.to_owned()).or_default() += 1;
@@ -433,13 +476,15 @@ fn run_column(ctx: &Context, req: &PathRequest, col: &PathColumn, sites: &Sites)
         cpu_model: cpu_model.clone(),
         gdb_socket: Some(sock.clone()),
     };
+    // Where the instructions are; an image without System.map gets `?`.
+    let symbols = std::fs::read_to_string(image_dir.join("System.map")).map(|m| SymbolMap::parse(&m)).unwrap_or_default();
     let tracer = {
         let sites = sites.clone();
         let sock = sock.clone();
         std::thread::spawn(move || -> Result<(String, Vec<PathCount>), TraceError> {
             let mut gdb = GdbClient::connect(&sock, Duration::from_secs(60))?;
             let flags = sstep_flags(&mut gdb)?;
-            let traced = trace(&mut gdb, &sites);
+            let traced = trace(&mut gdb, &sites, &symbols);
             // Let the guest run to its end whatever happened, so the boot
             // finishes instead of waiting, stopped, for its timeout.
             let detached = gdb.detach();
@@ -611,6 +656,16 @@ mod tests {
             assert!(start > 0x400000 && start < KERNEL_HALF);
         }
         assert_ne!(s.marker, 0);
+    }
+
+    #[test]
+    fn kernel_addresses_are_named_by_the_closest_text_symbol_below() {
+        let m = SymbolMap::parse("ffffffff81000000 T _text\nffffffff81200040 T entry_SYSCALL_64\nffffffff81300000 D some_data\nffffffff81200160 t xc_call_stubs\n");
+        assert_eq!(m.function(0xffffffff81200050), "entry_SYSCALL_64");
+        assert_eq!(m.function(0xffffffff81200160), "xc_call_stubs");
+        assert_eq!(m.function(0xffffffff81300010), "xc_call_stubs", "data symbols do not split text");
+        assert_eq!(m.function(0x401000), "user");
+        assert_eq!(m.function(0xffff800000000000), "?");
     }
 
     #[test]

@@ -242,25 +242,30 @@ pub fn sstep_flags(gdb: &mut GdbClient) -> Result<String, GdbError> {
 
 /// Trace every row of one boot; the VM is left running (detached).
 pub fn trace(gdb: &mut GdbClient, sites: &Sites, symbols: &SymbolMap) -> Result<Vec<PathCount>, TraceError> {
-    gdb.set_breakpoint(sites.marker)?;
     let mut counts = Vec::new();
     for (i, ((name, _), &(start, end))) in PATH_ROWS.iter().zip(&sites.rows).enumerate() {
         wait_for_marker(gdb, sites.marker, i, name)?;
         approach(gdb, name, start)?;
         counts.push(count(gdb, name, start, end, symbols)?);
     }
-    gdb.remove_breakpoint(sites.marker)?;
     Ok(counts)
 }
 
+/// Run to the marker's next hit by xc_bench for `row`; the breakpoint is
+/// set only while running to it, so that the steps after it (and over a
+/// stray hit) are never stopped by it again, as gdb itself steps over one.
 fn wait_for_marker(gdb: &mut GdbClient, marker: u64, row: usize, name: &'static str) -> Result<(), TraceError> {
     for _ in 0..STRAY_LIMIT {
+        gdb.set_breakpoint(marker)?;
         gdb.cont()?;
+        gdb.remove_breakpoint(marker)?;
         let rip = gdb.register(reg::RIP)?;
         if rip != marker {
             return Err(TraceError::StrayStop { rip, marker });
         }
         if gdb.register(reg::RSI)? != MAGIC {
+            // another program's code at that address: step past it
+            gdb.step()?;
             continue;
         }
         let got = gdb.register(reg::RDI)?;

@@ -229,7 +229,7 @@ mod tests {
                 // one whole packet; the client's acks (`+`) of earlier replies
                 // come in between
                 let mut packet = String::new();
-                while !packet.find('#').is_some_and(|h| packet.len() >= h + 3) {
+                while packet.find('#').is_none_or(|h| packet.len() < h + 3) {
                     let n = s.read(&mut buf).unwrap();
                     packet.push_str(&String::from_utf8_lossy(&buf[..n]));
                 }

@@ -143,6 +143,12 @@ pub fn command_line(cfg: &QemuConfig) -> Vec<String> {
             "chardev:xcgdb".to_owned(),
             "-S".to_owned(),
         ]);
+        // Under TCG a debugged run is made deterministic: the virtual clock
+        // (timers, TSC) advances with instructions executed, not host time,
+        // so the kernel state at the counted call is the same on every run.
+        if cfg.accel == Accel::Tcg {
+            argv.extend(["-icount".to_owned(), "shift=0,sleep=off".to_owned()]);
+        }
     }
     argv
 }

@@ -41,13 +41,13 @@ pub const PATH_ROWS: &[(&str, &str)] = &[
 /// The marker's second argument (xc_bench.c's XC_PATH_MAGIC, "XCPATH0").
 const MAGIC: u64 = 0x0058_4350_4154_4830;
 
-/// CPU model of the `stock-kpti` column under TCG: QEMU's `Skylake-Client`
+/// CPU model of the `stock-kpti` column under TCG: QEMU's `Nehalem`
 /// is an Intel family 6 model 94 without ARCH_CAPABILITIES, so the kernel
 /// takes it as affected by Meltdown (KPTI on) and MDS (VERW on return to
 /// user, "Clear CPU buffers attempted, no microcode"). TCG's default `max`
 /// model is an AMD, which the kernel treats as not affected by either.
 /// TCG cannot emulate its SPEC_CTRL MSR, so this column has no IBRS.
-pub const AFFECTED_CPU_MODEL: &str = "Skylake-Client";
+pub const AFFECTED_CPU_MODEL: &str = "Nehalem";
 
 /// One column of the path table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +78,7 @@ pub const PATH_COLUMNS: &[PathColumn] = &[
         mode: Mode::Stock,
         cmdline: &["pti=on", "mds=full"],
         tcg_cpu_model: Some(AFFECTED_CPU_MODEL),
-        what: "stock image, pti=on mds=full, on a CPU model the kernel treats as affected by Meltdown and MDS (TCG: -cpu Skylake-Client; KVM: the host's CPU)",
+        what: "stock image, pti=on mds=full, on a CPU model the kernel treats as affected by Meltdown and MDS (TCG: -cpu Nehalem; KVM: the host's CPU)",
     },
     from_bench(&COLUMNS[2]),
     from_bench(&COLUMNS[3]),

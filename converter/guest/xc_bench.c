@@ -262,11 +262,12 @@ static double ns_per_op(const struct row *r, long n)
 	return best;
 }
 
-/* The iteration count from `xc_bench.iters=N` on /proc/cmdline, or 0. */
-static long iters_from_cmdline(void)
+/* The value of `<key>N` (e.g. "xc_bench.iters=") on /proc/cmdline, or 0. */
+static long long_from_cmdline(const char *key)
 {
 	char buf[4096];
 	FILE *f = fopen("/proc/cmdline", "r");
+	size_t klen = strlen(key);
 	long n = 0;
 
 	if (!f)
@@ -275,8 +276,8 @@ static long iters_from_cmdline(void)
 	fclose(f);
 	buf[len] = '\0';
 	for (char *w = strtok(buf, " \n"); w; w = strtok(NULL, " \n")) {
-		if (strncmp(w, "xc_bench.iters=", 15) == 0)
-			n = strtol(w + 15, NULL, 10);
+		if (strncmp(w, key, klen) == 0)
+			n = strtol(w + klen, NULL, 10);
 	}
 	return n;
 }
@@ -401,12 +402,140 @@ static int measure_tsc_khz(void)
 	return 0;
 }
 
+/*
+ * Path mode (`xc_bench --path`, or `xc_bench.path=1` on the kernel command
+ * line): for `xc-convert bench --path`, which counts the instructions of one
+ * system call by single-stepping the guest through QEMU's gdbstub
+ * (converter/src/pipeline/bench/path.rs). Nothing is timed here.
+ *
+ * Each row is a function that issues one system call from a site of the
+ * translatable form, with global labels the host finds in this binary's
+ * symbol table:
+ *
+ *   xc_path_site_<row>       the `movl $nr,%eax` (after translation: the
+ *                            `call *0xffffffffff600000+8*nr` that replaced it)
+ *   xc_path_site_<row>_end   the instruction after the `syscall` (the call's
+ *                            return address): where the count stops
+ *
+ * Each row runs twice: once warm (on a libos kernel that is where the site
+ * is translated; everywhere it faults in the pages and caches the kernel
+ * touches), then counted. Only before the counted run does the function
+ * call xc_path_marker(row, XC_PATH_MAGIC): the host's one (hardware)
+ * breakpoint sits there, and the magic in the second argument tells that it
+ * is this program (busybox, also static, may have code at that address).
+ * From the marker the host steps, uncounted, to the site, then counts every
+ * instruction until the site's end.
+ *
+ * The row order and names must match PATH_ROWS in path.rs. The host checks
+ * `XC-BENCH-PATH <row> <return value>` lines: a call that failed measured
+ * an error path.
+ */
+#define XC_PATH_MAGIC 0x58435041544830L	/* "XCPATH0" */
+
+__attribute__((noinline, noclone, used)) void xc_path_marker(long row, long magic)
+{
+	/* Keeps both arguments live in rdi/rsi at the breakpoint. */
+	__asm__ volatile("" : : "D"(row), "S"(magic) : "memory");
+}
+
+/* One labelled system call: XC_SYSCALL6 with xc_path_site_<name> at the
+ * `movl` and xc_path_site_<name>_end after the `syscall`. Used once per
+ * row function (noinline, noclone), so each label is defined once. */
+#define XC_PATH_SYSCALL(name, nr, a1, a2, a3, a4, a5, a6)                     \
+	({                                                                     \
+		long xc_ret_;                                                  \
+		register long xc_r10_ __asm__("r10") = (long)(a4);             \
+		register long xc_r8_ __asm__("r8") = (long)(a5);               \
+		register long xc_r9_ __asm__("r9") = (long)(a6);               \
+		__asm__ volatile("lea -128(%%rsp),%%rsp\n\t"                   \
+				 ".globl xc_path_site_" name "\n"              \
+				 "xc_path_site_" name ":\n\t"                  \
+				 ".byte 0xb8\n\t.long %c[n]\n\t"               \
+				 "syscall\n"                                   \
+				 ".globl xc_path_site_" name "_end\n"          \
+				 "xc_path_site_" name "_end:\n\t"              \
+				 "lea 128(%%rsp),%%rsp"                        \
+				 : "=a"(xc_ret_)                               \
+				 : [n] "i"(nr), "D"((long)(a1)),               \
+				   "S"((long)(a2)), "d"((long)(a3)),           \
+				   "r"(xc_r10_), "r"(xc_r8_), "r"(xc_r9_)      \
+				 : "rcx", "r11", "memory");                    \
+		xc_ret_;                                                       \
+	})
+
+static char path_byte = 'x';
+static long path_pages[2];
+
+#define PATH_ROW(fn, name, row, nr, a1, a2, a3, a4, a5, a6)                     \
+	static __attribute__((noinline, noclone)) long fn(int counted)          \
+	{                                                                      \
+		if (counted)                                                   \
+			xc_path_marker(row, XC_PATH_MAGIC);                    \
+		return XC_PATH_SYSCALL(name, nr, a1, a2, a3, a4, a5, a6);      \
+	}
+
+PATH_ROW(path_getppid, "getppid", 0, NR_GETPPID, 0, 0, 0, 0, 0, 0)
+PATH_ROW(path_pipe_write, "pipe_write_1B", 1, NR_WRITE, pipe_a[1], &path_byte, 1, 0, 0, 0)
+PATH_ROW(path_pipe_read, "pipe_read_1B", 2, NR_READ, pipe_a[0], &path_byte, 1, 0, 0, 0)
+PATH_ROW(path_futex_wake, "futex_wake", 3, NR_FUTEX, &futex_word, XC_FUTEX_WAKE_PRIVATE, 1, 0, 0, 0)
+PATH_ROW(path_futex_wait, "futex_wait_eagain", 4, NR_FUTEX, &futex_word, XC_FUTEX_WAIT_PRIVATE, futex_word + 1, 0, 0, 0)
+PATH_ROW(path_mmap, "mmap_anon_page", 5, NR_MMAP, 0, PAGE, XC_PROT_RW, XC_MAP_PRIVATE_ANON, -1, 0)
+PATH_ROW(path_munmap, "munmap_page", 6, NR_MUNMAP, path_pages[counted], PAGE, 0, 0, 0, 0)
+
+struct path_row {
+	const char *name;
+	long (*call)(int counted);
+	int (*ok)(long ret);
+};
+
+static int ok_zero(long r) { return r == 0; }
+static int ok_positive(long r) { return r > 0; }
+static int ok_one(long r) { return r == 1; }
+static int ok_eagain(long r) { return r == -EAGAIN; }
+static int ok_mapped(long r) { return !(r < 0 && r > -4096); }
+
+static const struct path_row path_rows[] = {
+	{"getppid", path_getppid, ok_positive},
+	{"pipe_write_1B", path_pipe_write, ok_one},
+	{"pipe_read_1B", path_pipe_read, ok_one},
+	{"futex_wake", path_futex_wake, ok_zero},
+	{"futex_wait_eagain", path_futex_wait, ok_eagain},
+	{"mmap_anon_page", path_mmap, ok_mapped},
+	{"munmap_page", path_munmap, ok_zero},
+};
+
+static int path_mode(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (pipe(pipe_a) != 0)
+		die("pipe", errno);
+	printf("XC-BENCH-INFO mode path\n");
+	printf("XC-BENCH-INFO cpl %u\n", read_cs() & 3u);
+	print_vulnerabilities();
+	for (size_t i = 0; i < sizeof(path_rows) / sizeof(path_rows[0]); i++) {
+		const struct path_row *r = &path_rows[i];
+		long warm = r->call(0);
+		if (i == 5)
+			path_pages[0] = warm;
+		long counted = r->call(1);
+		if (i == 5)
+			path_pages[1] = counted;
+		if (!r->ok(warm) || !r->ok(counted))
+			die(r->name, r->ok(warm) ? counted : warm);
+		printf("XC-BENCH-PATH %s %ld\n", r->name, counted);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "--tsc-khz") == 0)
 		return measure_tsc_khz();
 
-	long base = argc > 1 ? strtol(argv[1], NULL, 10) : iters_from_cmdline();
+	if ((argc > 1 && strcmp(argv[1], "--path") == 0) || long_from_cmdline("xc_bench.path=") == 1)
+		return path_mode();
+
+	long base = argc > 1 ? strtol(argv[1], NULL, 10) : long_from_cmdline("xc_bench.iters=");
 	struct counters before;
 
 	if (base <= 0)

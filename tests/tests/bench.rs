@@ -77,3 +77,60 @@ fn bench_flags_that_cannot_go_together_are_refused() {
     let r = xc(cache.path(), &["bench", "--iterations", "0"]).expect_code(2);
     assert!(r.stderr.contains("--iterations"), "{}", r.stderr);
 }
+
+const PATH_CONFIGS: [&str; 5] = ["stock", "stock-nomitig", "stock-kpti", "libos", "libos+xlat"];
+const PATH_ROWS: [&str; 7] = ["getppid", "pipe_write_1B", "pipe_read_1B", "futex_wake", "futex_wait_eagain", "mmap_anon_page", "munmap_page"];
+
+/// `bench --path` twice on the 6.1 pair: every row counted in every
+/// configuration, and the two runs agree exactly (the count is of
+/// instructions, interrupts masked, so it must not vary). No count is
+/// asserted beyond its shape: what the conversion removes is for the docs.
+#[test]
+#[ignore = "not yet run green in the suite (the counts in docs/bench.md came from runs by hand after its last fixes): cargo test -p xc-tests --test bench -- --include-ignored"]
+fn bench_path_6_1_counts_every_row_and_two_runs_agree() {
+    let _lock = heavy();
+    let cache = shared_cache();
+    let args = ["--json", "bench", "--path", "--kernel", "6.1", "--profile", "minimal"];
+    let first = xc(&cache, &args).expect_code(0).json();
+    let v = &first;
+    assert_eq!(v["mode"], "path");
+    assert!(v["kernel_version"].as_str().unwrap().starts_with("6.1."), "{v:#}");
+    let configs = v["configs"].as_array().unwrap();
+    let names: Vec<&str> = configs.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, PATH_CONFIGS);
+    for (c, cpl) in configs.iter().zip(["3", "3", "3", "0", "0"]) {
+        assert_eq!(c["info"]["cpl"], cpl, "{}", c["name"]);
+        // QEMU's single-step default: ENABLE | NOIRQ | NOTIMER
+        assert_eq!(c["sstep_flags"], "0x7", "{}", c["name"]);
+    }
+    assert_eq!(configs[2]["cpu_model"], "Skylake-Client");
+    assert!(configs[2]["info"]["meltdown"].as_str().unwrap().contains("PTI"), "stock-kpti must run with page-table isolation: {:#}", configs[2]);
+    let classes: Vec<&str> = v["classes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    let rows = v["rows"].as_array().unwrap();
+    let row_names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(row_names, PATH_ROWS);
+    for row in rows {
+        let name = row["name"].as_str().unwrap();
+        let stock_total = row["counts"]["stock"]["total"].as_u64().unwrap();
+        for c in PATH_CONFIGS {
+            let n = &row["counts"][c];
+            let total = n["total"].as_u64().unwrap_or_else(|| panic!("{name} {c}: {n}"));
+            let kernel = n["kernel"].as_u64().unwrap();
+            assert!(total > kernel && kernel > 0, "{name} {c}: {total} total, {kernel} in the kernel");
+            for k in &classes {
+                assert!(n["classes"][k].is_u64(), "{name} {c}: no class {k}");
+            }
+            let ratio = row["ratio"][c].as_f64().unwrap();
+            assert!((ratio - total as f64 / stock_total as f64).abs() < 1e-9, "{name} {c}");
+            // Which way the counted call entered: the libos+xlat column's site
+            // was translated by its warm run, every other column's was not.
+            let want = if c == "libos+xlat" { "table" } else { "syscall" };
+            assert_eq!(n["entered_by"], want, "{name} {c}");
+            if want == "syscall" {
+                assert_eq!(n["classes"]["syscall"], 1, "{name} {c}: one SYSCALL at the site");
+            }
+        }
+    }
+    let second = xc(&cache, &args).expect_code(0).json();
+    assert_eq!(first["rows"], second["rows"], "two runs of bench --path counted differently");
+}

@@ -40,6 +40,18 @@ use std::path::PathBuf;
 /// has a reference table. Example:
 ///
 ///   xc-convert bench --kernel 6.1 --profile minimal
+///
+/// --path counts instructions instead of timing: for one warm call of each
+/// row (getppid, 1-byte pipe write and read, futex wake and wait, mmap,
+/// munmap) it single-steps the guest through QEMU's gdbstub, interrupts
+/// masked, and prints the instructions executed from the call site until
+/// it returns: total, in the kernel, and the expensive ones (SYSCALL,
+/// SYSRET, IRETQ, SWAPGS, MOV to CR3, VERW, WRMSR, LFENCE, CLI/STI,
+/// PUSHF/POPF). A fifth column, stock-kpti, boots the stock image with
+/// pti=on mds=full on a CPU model the kernel treats as affected by Meltdown
+/// and MDS. The same numbers come out on every run:
+///
+///   xc-convert bench --path --kernel 6.1 --profile minimal
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -65,6 +77,10 @@ pub struct Args {
     /// measured; under KVM: not pinned]. 0: do not pin.
     #[arg(long, value_name = "KHZ")]
     pub tsc_khz: Option<u64>,
+    /// Count the instructions of one warm call per row (single-stepping
+    /// through QEMU's gdbstub) instead of timing; deterministic.
+    #[arg(long, conflicts_with_all = ["iterations", "tsc_khz"])]
+    pub path: bool,
     /// Parallel compile jobs when an image has to be built [default: number of CPUs].
     #[arg(short, long)]
     pub jobs: Option<usize>,
@@ -90,6 +106,12 @@ pub fn exec(ctx: &Session, args: &Args) -> anyhow::Result<()> {
         }
     };
     super::prepare_host(ctx, crate::host::BOOT_PACKAGES, "booting images")?;
+    if args.path {
+        let req = bench::path::PathRequest { stock, libos, accel: args.vm.accel, timeout: args.vm.timeout(), memory_mb: args.vm.memory };
+        let report = bench::path::run(ctx, &req)?;
+        super::emit(&ctx.ui, &report.to_json(), &bench::path::render(&report));
+        return Ok(());
+    }
     let tsc_khz = match (args.tsc_khz, args.vm.accel) {
         (Some(0), _) | (None, Accel::Kvm) => None,
         (Some(k), _) => Some(k),

@@ -113,6 +113,8 @@ pub fn exec(ctx: &Session, args: &Args) -> anyhow::Result<()> {
         translate: args.translate,
         extra_programs,
         extra_files,
+        cpu_model: None,
+        gdb_socket: None,
     };
     let r = pipeline::boot::run(ctx, &req)?;
     let ksft = match &built {

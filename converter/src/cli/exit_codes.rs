@@ -76,7 +76,7 @@ fn boot(e: &BootError) -> i32 {
 fn bench(e: &BenchError) -> i32 {
     match e {
         BenchError::WrongMode { .. } | BenchError::Mismatch { .. } => USAGE,
-        BenchError::BootFailed { .. } | BenchError::CoarseClock { .. } | BenchError::Output { .. } => STAGE,
+        BenchError::BootFailed { .. } | BenchError::CoarseClock { .. } | BenchError::Output { .. } | BenchError::Trace { .. } => STAGE,
         BenchError::Image(e) => build(e),
         BenchError::Boot { source, .. } => boot(source),
         BenchError::Tsc(_) => HOST,

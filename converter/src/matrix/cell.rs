@@ -254,6 +254,8 @@ fn run_stage(ctx: &Context, cell: &CellSpec, env: &CellEnv, dir: &Path, stage: S
                 translate: cell.mode.translate(),
                 extra_programs: Vec::new(),
                 extra_files: Vec::new(),
+                cpu_model: None,
+                gdb_socket: None,
             };
             let report = boot::run(ctx, &req).map_err(|e| chain(&e))?;
             let failures: Vec<String> = report.failures.iter().map(|f| f.to_string()).collect();

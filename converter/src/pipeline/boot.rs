@@ -168,6 +168,10 @@ pub struct BootRequest {
     pub extra_programs: Vec<GuestPayload>,
     /// More files at fixed guest paths (the selftests' binaries).
     pub extra_files: Vec<guest::ExtraFile>,
+    /// `-cpu` instead of the accelerator's default (bench --path's Meltdown column).
+    pub cpu_model: Option<String>,
+    /// Start stopped with QEMU's gdbstub on this Unix socket (bench --path).
+    pub gdb_socket: Option<PathBuf>,
 }
 
 /// The boot stage's result.
@@ -286,6 +290,8 @@ fn boot_and_judge(
         timeout: req.timeout,
         console_log: console_log.clone(),
         qemu_binary: PathBuf::from("qemu-system-x86_64"),
+        cpu_model: req.cpu_model.clone(),
+        gdb_socket: req.gdb_socket.clone(),
     };
     let qemu_command = qemu::command_line(&cfg);
     ctx.status(format!("booting Linux {} ({}) under {:?}; console: {}", manifest.kernel_version, manifest.mode, req.accel, console_log.display()));

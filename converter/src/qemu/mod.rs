@@ -6,6 +6,7 @@
 //! re-parsed without booting anything.
 
 mod console;
+pub mod gdb;
 mod runner;
 
 pub use console::{parse_console, ConsoleReport, Problem, ProblemKind, ProbeResult, ProgramRun};

@@ -57,6 +57,12 @@ pub struct QemuConfig {
     /// Receives every console line as it arrives.
     pub console_log: PathBuf,
     pub qemu_binary: PathBuf,
+    /// `-cpu` instead of the accelerator's default (`max` / `host`), e.g. a
+    /// model the guest kernel treats as affected by Meltdown.
+    pub cpu_model: Option<String>,
+    /// Start the VM stopped (`-S`) with QEMU's gdbstub listening on this
+    /// Unix socket; a debugger must connect and continue it.
+    pub gdb_socket: Option<PathBuf>,
 }
 
 impl QemuConfig {
@@ -72,6 +78,8 @@ impl QemuConfig {
             timeout: Duration::from_secs(300),
             console_log,
             qemu_binary: PathBuf::from(DEFAULT_QEMU_BINARY),
+            cpu_model: None,
+            gdb_socket: None,
         }
     }
 }
@@ -118,7 +126,7 @@ pub fn command_line(cfg: &QemuConfig) -> Vec<String> {
     let mut argv: Vec<String> = vec![cfg.qemu_binary.display().to_string()];
     let mut push = |a: &str, b: String| argv.extend([a.to_owned(), b]);
     push("-accel", cfg.accel.qemu_name().to_owned());
-    push("-cpu", cfg.accel.cpu_model().to_owned());
+    push("-cpu", cfg.cpu_model.clone().unwrap_or_else(|| cfg.accel.cpu_model().to_owned()));
     push("-m", cfg.memory_mb.to_string());
     push("-smp", cfg.cpus.max(1).to_string());
     push("-serial", "stdio".to_owned());
@@ -127,6 +135,21 @@ pub fn command_line(cfg: &QemuConfig) -> Vec<String> {
     push("-initrd", cfg.initrd.display().to_string());
     push("-append", kernel_cmdline(cfg));
     argv.extend(["-nodefaults".to_owned(), "-no-reboot".to_owned()]);
+    if let Some(sock) = &cfg.gdb_socket {
+        argv.extend([
+            "-chardev".to_owned(),
+            format!("socket,id=xcgdb,path={},server=on,wait=off", sock.display()),
+            "-gdb".to_owned(),
+            "chardev:xcgdb".to_owned(),
+            "-S".to_owned(),
+        ]);
+        // Under TCG a debugged run is made deterministic: the virtual clock
+        // (timers, TSC) advances with instructions executed, not host time,
+        // so the kernel state at the counted call is the same on every run.
+        if cfg.accel == Accel::Tcg {
+            argv.extend(["-icount".to_owned(), "shift=0,sleep=off".to_owned()]);
+        }
+    }
     argv
 }
 

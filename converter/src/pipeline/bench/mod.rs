@@ -7,15 +7,16 @@
 //! an experiment, like a boot.
 
 pub mod matrix;
+pub mod path;
 pub mod tsc;
 
 use super::boot::{BootReport, BootRequest};
-use super::build::{load_manifest, Mode};
+use super::build::{load_manifest, Manifest, Mode};
 use super::Context;
 use crate::qemu::Accel;
 use matrix::{GuestOutput, Matrix, MatrixError};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The guest program that measures (converter/guest/xc_bench.c).
@@ -114,6 +115,9 @@ pub enum BenchError {
     /// A column's boot could not start.
     #[error("configuration {config}: boot: {source}")]
     Boot { config: String, #[source] source: super::boot::BootError },
+    /// `--path`: the instruction count of a column failed.
+    #[error("configuration {config}: counting instructions: {source}; console: {}", console.display())]
+    Trace { config: String, #[source] source: path::TraceError, console: PathBuf },
     /// The host's TSC frequency could not be measured.
     #[error("measuring the host's TSC with xc_bench --tsc-khz: {0} (pin it with --tsc-khz, or 0 to leave it unpinned)")]
     Tsc(String),
@@ -160,21 +164,7 @@ pub struct BenchReport {
 
 /// Boot every column and build the matrix.
 pub fn run(ctx: &Context, req: &BenchRequest) -> Result<BenchReport, BenchError> {
-    let stock = load_manifest(&req.stock)?;
-    let libos = load_manifest(&req.libos)?;
-    for (flag, dir, m) in [(Mode::Stock, &req.stock, &stock), (Mode::Libos, &req.libos, &libos)] {
-        if m.mode != flag {
-            return Err(BenchError::WrongMode { flag, dir: dir.clone(), found: m.mode });
-        }
-    }
-    if stock.kernel_version != libos.kernel_version || stock.profile != libos.profile {
-        return Err(BenchError::Mismatch {
-            stock: stock.kernel_version,
-            stock_profile: stock.profile,
-            libos: libos.kernel_version,
-            libos_profile: libos.profile,
-        });
-    }
+    let (stock, _) = check_pair(&req.stock, &req.libos)?;
     let mut configs = Vec::new();
     for (i, col) in COLUMNS.iter().enumerate() {
         let image_dir = match col.mode {
@@ -223,6 +213,26 @@ pub fn run(ctx: &Context, req: &BenchRequest) -> Result<BenchReport, BenchError>
     })
 }
 
+/// The two manifests, refused when swapped or not one kernel and profile.
+fn check_pair(stock_dir: &Path, libos_dir: &Path) -> Result<(Manifest, Manifest), BenchError> {
+    let stock = load_manifest(stock_dir)?;
+    let libos = load_manifest(libos_dir)?;
+    for (flag, dir, m) in [(Mode::Stock, stock_dir, &stock), (Mode::Libos, libos_dir, &libos)] {
+        if m.mode != flag {
+            return Err(BenchError::WrongMode { flag, dir: dir.to_owned(), found: m.mode });
+        }
+    }
+    if stock.kernel_version != libos.kernel_version || stock.profile != libos.profile {
+        return Err(BenchError::Mismatch {
+            stock: stock.kernel_version,
+            stock_profile: stock.profile,
+            libos: libos.kernel_version,
+            libos_profile: libos.profile,
+        });
+    }
+    Ok((stock, libos))
+}
+
 /// Boot one column with xc_bench alone; a boot that does not pass is an
 /// error naming the column.
 fn boot(ctx: &Context, req: &BenchRequest, col: &Column, image_dir: &std::path::Path) -> Result<BootReport, BenchError> {
@@ -247,6 +257,8 @@ fn boot(ctx: &Context, req: &BenchRequest, col: &Column, image_dir: &std::path::
         translate: false,
         extra_programs: vec![],
         extra_files: vec![],
+        cpu_model: None,
+        gdb_socket: None,
     };
     let report = super::boot::run(ctx, &boot).map_err(|source| BenchError::Boot { config: col.name.to_owned(), source })?;
     if !report.passed {

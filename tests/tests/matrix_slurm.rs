@@ -10,8 +10,11 @@ use xc_tests::{heavy, shared_cache, workspace, xc, xc_env};
 
 const REDIS: &str = "redis://127.0.0.1:6390";
 
+/// Under `timeout`: the script is called again from every test after .ci/run
+/// started the cluster, and a start that waits on a lock must fail the test,
+/// not hang CI (a daemon once inherited the script's lock fd).
 fn start_slurm() {
-    let out = Command::new(workspace().join("scripts/start-slurm")).output().expect("run scripts/start-slurm");
+    let out = Command::new("timeout").arg("360").arg(workspace().join("scripts/start-slurm")).output().expect("run scripts/start-slurm");
     assert!(out.status.success(), "scripts/start-slurm failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
 

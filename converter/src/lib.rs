@@ -15,6 +15,7 @@ pub mod kconfig;
 pub mod matrix;
 pub mod kselftest;
 pub mod oci;
+pub mod package;
 pub mod patch;
 pub mod pipeline;
 pub mod profile;

@@ -120,6 +120,9 @@ pub struct Manifest {
     pub schema: u32,
     /// Kernel version from the tree's Makefile.
     pub kernel_version: String,
+    /// The kernel release (`uname -r`): the version and its `LOCALVERSION`.
+    #[serde(default)]
+    pub kernel_release: String,
     /// Identity of the source input.
     pub source_hash: String,
     /// Where the source came from.
@@ -203,14 +206,31 @@ const ARTIFACTS: &[(&str, &str)] = &[
 /// pinned, the date to the source tree's (see [`source_epoch`]), so one key
 /// gives the same bytes on any machine and in any cache. Paths are pinned
 /// by `Make` itself (they depend on where, not on what).
-fn make_vars(source_epoch: u64) -> Vec<String> {
+///
+/// `LOCALVERSION` makes the kernel release (`uname -r`, and the name of a
+/// package's files) say what kind of kernel this is: `6.1.192-xc-libos-minimal`
+/// can never be mistaken for, or installed over, the host's own 6.1.192.
+fn make_vars(source_epoch: u64, local_version: &str) -> Vec<String> {
     vec![
+        format!("LOCALVERSION={local_version}"),
         "KBUILD_BUILD_USER=xc-convert".into(),
         "KBUILD_BUILD_HOST=xc-convert".into(),
         "KBUILD_BUILD_VERSION=1".into(),
         format!("KBUILD_BUILD_TIMESTAMP={}", utc_date(source_epoch)),
         format!("SOURCE_DATE_EPOCH={source_epoch}"),
     ]
+}
+
+/// The `LOCALVERSION` of a (mode, profile) build: `-xc-<mode>-<profile>`,
+/// the profile name cut down to what a kernel release and a Debian package
+/// name may hold (lower-case letters, digits, `.`, `+`, `-`).
+pub fn local_version(mode: Mode, profile: &str) -> String {
+    let profile: String = profile
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '-') { c } else { '-' })
+        .collect();
+    format!("-xc-{mode}-{profile}")
 }
 
 /// The make targets of an image.
@@ -246,7 +266,7 @@ pub fn fingerprint(req: &BuildRequest, dot_config: &[u8], toolchain: &Toolchain)
         .with("mode", req.mode.to_string())
         .with("patches", patched.map(|p| p.content_hash.as_str()).unwrap_or(""))
         .with("toolchain", toolchain.identity())
-        .with_json("make", &(make_vars(source_epoch(&pristine.root)), TARGETS))
+        .with_json("make", &(make_vars(source_epoch(&pristine.root), &local_version(req.mode, &req.configured.profile.name)), TARGETS))
 }
 
 /// Load the manifest of an image directory.
@@ -347,7 +367,8 @@ fn compile_into(
     let mut make = Make::new(&c.tree().root, &objdir);
     make.jobs = req.jobs;
     let pristine = c.source.patched().map(|p| &p.pristine).unwrap_or(c.tree());
-    make.vars = make_vars(source_epoch(&pristine.root));
+    let local = local_version(req.mode, &c.profile.name);
+    make.vars = make_vars(source_epoch(&pristine.root), &local);
     if toolchain.ccache.is_some() {
         make.vars.push("CC=ccache gcc".into());
         make.env.push(("CCACHE_BASEDIR".into(), ctx.cache().display().to_string()));
@@ -386,10 +407,15 @@ fn compile_into(
         std::fs::create_dir_all(&dest).map_err(io_err("create", &dest))?;
         p.copy_series_to(&dest).map_err(io_err("copy the patch series into", &dest))?;
     }
+    // What Kbuild computed (a profile's CONFIG_LOCALVERSION, EXTRAVERSION and
+    // all), not our own guess at it.
+    let release_file = objdir.join("include/config/kernel.release");
+    let kernel_release = std::fs::read_to_string(&release_file).map_err(io_err("read", &release_file))?.trim().to_string();
     let image_size = artifacts[0].size;
     let manifest = Manifest {
         schema: 1,
         kernel_version: c.tree().version.to_string(),
+        kernel_release,
         source_hash: c.tree().source_hash.clone(),
         source_origin: c.tree().origin.clone(),
         profile: c.profile.name.clone(),
@@ -410,6 +436,12 @@ fn compile_into(
         reproduce: req.reproduce.clone(),
         built_at: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
     };
+    // How to boot it under each VMM, with paths relative to the directory
+    // (the same files, with installed paths, go into a package).
+    let paths = crate::package::vmm::KernelPaths { dir: String::new(), bzimage: "bzImage".into() };
+    for f in crate::package::vmm::files(&manifest, &paths) {
+        build_farm::write_atomic_with_mode(&staging.path().join(f.name), f.text.as_bytes(), if f.executable { 0o755 } else { 0o644 })?;
+    }
     build_farm::write_json_atomic(&staging.path().join("fingerprint.json"), &fp)?;
     build_farm::write_json_atomic(&staging.path().join(Stage::Builds.record_name()), &manifest)?;
     let dir = staging.publish()?;
@@ -444,7 +476,8 @@ mod tests {
         assert_eq!(utc_date(0), "Thu Jan  1 00:00:00 UTC 1970");
         assert_eq!(utc_date(1_700_000_000), "Tue Nov 14 22:13:20 UTC 2023");
         assert_eq!(utc_date(951_782_400), "Tue Feb 29 00:00:00 UTC 2000");
-        let vars = make_vars(1_700_000_000);
+        let vars = make_vars(1_700_000_000, &local_version(Mode::Libos, "Container_SMP"));
+        assert!(vars.contains(&"LOCALVERSION=-xc-libos-container-smp".to_string()), "{vars:?}");
         assert!(vars.contains(&"KBUILD_BUILD_TIMESTAMP=Tue Nov 14 22:13:20 UTC 2023".to_string()), "{vars:?}");
         assert!(vars.contains(&"SOURCE_DATE_EPOCH=1700000000".to_string()), "{vars:?}");
     }

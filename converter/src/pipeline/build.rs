@@ -123,6 +123,10 @@ pub struct Manifest {
     /// The kernel release (`uname -r`): the version and its `LOCALVERSION`.
     #[serde(default)]
     pub kernel_release: String,
+    /// The source tree's date (its top Makefile's mtime), which the build
+    /// embeds and a package stamps on its files.
+    #[serde(default)]
+    pub source_date_epoch: u64,
     /// Identity of the source input.
     pub source_hash: String,
     /// Where the source came from.
@@ -341,6 +345,25 @@ pub fn run(ctx: &Context, req: &BuildRequest) -> Result<BuiltImage, BuildError> 
     Ok(image)
 }
 
+/// The make of an image's tree in its object directory: what the build
+/// runs, and what a package stage runs again in the same directory (same
+/// variables and paths, so ccache serves every unit and the bytes match).
+pub fn image_make(ctx: &Context, tree: &Path, objdir: &Path, epoch: u64, local_version: &str, toolchain: &Toolchain) -> Make {
+    let mut make = Make::new(tree, objdir);
+    make.vars = make_vars(epoch, local_version);
+    if toolchain.ccache.is_some() {
+        make.vars.push("CC=ccache gcc".into());
+        make.env.push(("CCACHE_BASEDIR".into(), ctx.cache().display().to_string()));
+        make.env.push(("CCACHE_NOHASHDIR".into(), "1".into()));
+    }
+    make
+}
+
+/// The object directory of an image entry's build (stable per key).
+pub fn objdir_of(ctx: &Context, entry_name: &str) -> PathBuf {
+    ctx.layout.work_dir().join(entry_name)
+}
+
 fn compile_into(
     ctx: &Context,
     staging: Staging,
@@ -355,7 +378,7 @@ fn compile_into(
     // The object directory has a stable path per key: a failed build can be
     // inspected and resumed, and ccache sees the same relative paths.
     let work = ctx.layout.work_dir();
-    let objdir = work.join(name);
+    let objdir = objdir_of(ctx, name);
     std::fs::create_dir_all(&objdir).map_err(io_err("create", &objdir))?;
     let objconfig = objdir.join(".config");
     std::fs::write(&objconfig, dot_config).map_err(io_err("write", &objconfig))?;
@@ -364,16 +387,10 @@ fn compile_into(
     if let Some(p) = c.source.patched() {
         ctx.detail(format!("patch series {} ({} patches) over {}", &p.series_hash[..16], p.patches.len(), p.pristine.origin));
     }
-    let mut make = Make::new(&c.tree().root, &objdir);
-    make.jobs = req.jobs;
     let pristine = c.source.patched().map(|p| &p.pristine).unwrap_or(c.tree());
-    let local = local_version(req.mode, &c.profile.name);
-    make.vars = make_vars(source_epoch(&pristine.root), &local);
-    if toolchain.ccache.is_some() {
-        make.vars.push("CC=ccache gcc".into());
-        make.env.push(("CCACHE_BASEDIR".into(), ctx.cache().display().to_string()));
-        make.env.push(("CCACHE_NOHASHDIR".into(), "1".into()));
-    }
+    let epoch = source_epoch(&pristine.root);
+    let mut make = image_make(ctx, &c.tree().root, &objdir, epoch, &local_version(req.mode, &c.profile.name), &toolchain);
+    make.jobs = req.jobs;
     let stats = ctx.layout.stats_dir().join(format!("{}-{}-{}.units", c.tree().version.series(), c.profile.name, req.mode));
     let expected: Option<u64> = std::fs::read_to_string(&stats).ok().and_then(|s| s.trim().parse().ok());
     ctx.status(format!("building {name} with -j{} (log: {})", make.jobs, log.display()));
@@ -416,6 +433,7 @@ fn compile_into(
         schema: 1,
         kernel_version: c.tree().version.to_string(),
         kernel_release,
+        source_date_epoch: epoch,
         source_hash: c.tree().source_hash.clone(),
         source_origin: c.tree().origin.clone(),
         profile: c.profile.name.clone(),

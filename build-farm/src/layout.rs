@@ -38,11 +38,13 @@ pub enum Stage {
     Wrapped,
     /// Kernel selftests built from one cached tree.
     Selftests,
+    /// Distribution packages made from one image.
+    Packages,
 }
 
 impl Stage {
     /// Every stage, in pipeline order.
-    pub const ALL: [Stage; 6] = [Stage::Sources, Stage::Patched, Stage::Configs, Stage::Builds, Stage::Wrapped, Stage::Selftests];
+    pub const ALL: [Stage; 7] = [Stage::Sources, Stage::Patched, Stage::Configs, Stage::Builds, Stage::Wrapped, Stage::Selftests, Stage::Packages];
 
     /// The directory under the root.
     pub fn dir_name(self) -> &'static str {
@@ -53,6 +55,7 @@ impl Stage {
             Stage::Builds => "builds",
             Stage::Wrapped => "wrapped",
             Stage::Selftests => "selftests",
+            Stage::Packages => "packages",
         }
     }
 
@@ -65,6 +68,7 @@ impl Stage {
             Stage::Builds => "manifest.json",
             Stage::Wrapped => "wrapped.json",
             Stage::Selftests => "selftests.json",
+            Stage::Packages => "packages.json",
         }
     }
 }

@@ -92,6 +92,16 @@ pub fn require_packages(pkgs: &[&str], purpose: &str) -> Result<(), HostError> {
     Err(HostError::MissingPackages { purpose: purpose.into(), packages: missing.join(" "), detail: String::new() })
 }
 
+/// The path of `program` on `PATH`, or an error saying what it is for and
+/// which Debian package has it (`purpose` should name both).
+pub fn require_program(program: &str, purpose: &str) -> Result<std::path::PathBuf, HostError> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .ok_or_else(|| HostError::MissingProgram { program: program.into(), purpose: purpose.into() })
+}
+
 /// Make sure Debian packages are installed, installing them if we can.
 /// `say` receives a line when something is being installed.
 pub fn ensure_packages(pkgs: &[&str], purpose: &str, say: &dyn Fn(&str)) -> Result<(), HostError> {

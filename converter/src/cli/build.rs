@@ -15,6 +15,7 @@ use crate::pipeline::image::{self, BuildOptions, ImageSpec};
 /// check of every file against the manifest; a damaged entry is rebuilt).
 /// Two builds of one image at once compile it once: the second waits. The
 /// last line of plain output is that directory, ready for `xc-convert boot`.
+/// With `--package deb` the image's packages are made too (see `package`).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -28,6 +29,12 @@ pub struct Args {
     /// Check a cached image's files by sha256 against its manifest, not only by size.
     #[arg(long)]
     pub verify: bool,
+    /// Also make the image's packages, as `xc-convert package` does.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub package: Option<crate::package::Format>,
+    /// With --package: copy the packages into this directory.
+    #[arg(long, value_name = "DIR", requires = "package")]
+    pub package_out: Option<std::path::PathBuf>,
 }
 
 /// The image for `spec` through the pipeline, with `build`'s reproducer:
@@ -62,7 +69,16 @@ pub fn exec(s: &Session, args: &Args) -> anyhow::Result<()> {
         if image.cache_hit { " (cached)".to_string() } else { format!(" built in {:.0}s", m.build_seconds) },
         image.dir.display()
     );
-    let value = serde_json::json!({"output_dir": image.dir, "cache_hit": image.cache_hit, "manifest": m});
+    let packages = match args.package {
+        Some(format) => Some(super::package::package_and_report(s, image.dir.clone(), format, args.package_out.clone(), args.jobs)?),
+        None => None,
+    };
+    // The image directory stays the last plain line, as scripts expect.
+    let human = match &packages {
+        Some(p) => format!("{}\n{human}", super::package::human(p)),
+        None => human,
+    };
+    let value = serde_json::json!({"output_dir": image.dir, "cache_hit": image.cache_hit, "manifest": m, "packages": packages});
     super::emit(&s.ui, &value, &human);
     Ok(())
 }

@@ -145,6 +145,18 @@ fn kselftest(e: &crate::kselftest::KselftestError) -> i32 {
     }
 }
 
+fn package(e: &crate::pipeline::package::PackageStageError) -> i32 {
+    use crate::package::PackageError as P;
+    use crate::pipeline::package::PackageStageError as S;
+    match e {
+        S::Image(e) => build(e),
+        S::Out { .. } => USAGE,
+        S::Package(P::TreeMissing { .. }) => USAGE,
+        S::Package(P::Make(_) | P::Tool { .. } | P::NotTheImage { .. } | P::NoImagePackage { .. }) => STAGE,
+        S::Package(P::Host(_) | P::Io(_) | P::Publish(_)) | S::Cache(_) | S::Io(_) => HOST,
+    }
+}
+
 /// The exit code for an error that reached the CLI: the first cause in the
 /// chain that has a class decides; anything unclassified is a host problem.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
@@ -175,6 +187,8 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
             Some(config(e))
         } else if let Some(e) = cause.downcast_ref::<PatchStageError>() {
             Some(patch_stage(e))
+        } else if let Some(e) = cause.downcast_ref::<crate::pipeline::package::PackageStageError>() {
+            Some(package(e))
         } else if let Some(e) = cause.downcast_ref::<BuildError>() {
             Some(build(e))
         } else if let Some(e) = cause.downcast_ref::<BootError>() {

@@ -16,6 +16,7 @@ mod config;
 mod exit_codes;
 mod matrix;
 mod kselftest;
+mod package;
 mod patch;
 mod pull;
 mod reporter;
@@ -54,6 +55,7 @@ that is the hash of its inputs:
   wrap    pack a container rootfs + spec with a kernel image into a VM image
   run     run a wrapped container in its own VM on its own kernel
   matrix  run kernels x profiles x modes through the stages, report PASS/FAIL per stage
+  package make .deb packages of an image (bindeb-pkg for stock, a guest-kernel package for libos)
 
 From nothing to a booted kernel:
 
@@ -100,6 +102,7 @@ pub enum Command {
     Wrap(wrap::Args),
     Run(run::Args),
     Matrix(matrix::Args),
+    Package(package::Args),
 }
 
 /// One run of the CLI: the pipeline's context plus how to talk to the user.
@@ -226,6 +229,7 @@ pub fn main() -> i32 {
         Command::Wrap(a) => wrap::exec(ctx, a),
         Command::Run(a) => run::exec(ctx, a),
         Command::Matrix(a) => matrix::exec(ctx, a),
+        Command::Package(a) => package::exec(ctx, a),
     };
     match result {
         Ok(()) => 0,

@@ -30,6 +30,7 @@ pub mod configure;
 pub mod image;
 pub mod container_run;
 pub mod make;
+pub mod package;
 pub mod patch;
 pub mod pull;
 pub mod wrap;

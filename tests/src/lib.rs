@@ -1,6 +1,7 @@
 //! Harness for end-to-end tests: run the real `xc-convert` binary (as
 //! ripgrep's `TestCommand` does) against a shared cache, and parse its JSON.
 
+pub mod chroot;
 pub mod container;
 pub mod images;
 pub mod host_rootfs;

@@ -97,13 +97,8 @@ pub fn exec(ctx: &Session, args: &Args) -> anyhow::Result<()> {
         extra_files = files;
         built = Some(b);
     }
+    let programs = if args.suite { crate::guest::BEHAVIOUR_SUITE.iter().map(|s| s.to_string()).collect() } else { args.programs.clone() };
     let req = BootRequest {
-        image_dir: args.image_dir.clone(),
-        programs: if args.suite {
-            crate::guest::BEHAVIOUR_SUITE.iter().map(|s| s.to_string()).collect()
-        } else {
-            args.programs.clone()
-        },
         accel: args.vm.accel,
         timeout: args.vm.timeout(),
         memory_mb: args.vm.memory,
@@ -113,8 +108,7 @@ pub fn exec(ctx: &Session, args: &Args) -> anyhow::Result<()> {
         translate: args.translate,
         extra_programs,
         extra_files,
-        cpu_model: None,
-        gdb_socket: None,
+        ..BootRequest::new(args.image_dir.clone(), programs)
     };
     let r = pipeline::boot::run(ctx, &req)?;
     let ksft = match &built {

@@ -24,7 +24,8 @@ pub const SCHEMA: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WrappedKernel {
-    /// The image directory `build` published (the bzImage here is a copy).
+    /// The image directory `build` published (the bzImage here is a copy),
+    /// relative to the cache root when it is in the cache.
     pub image_dir: PathBuf,
     pub build_key: String,
     pub mode: Mode,

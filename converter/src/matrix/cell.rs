@@ -243,19 +243,12 @@ fn run_stage(ctx: &Context, cell: &CellSpec, env: &CellEnv, dir: &Path, stage: S
                 std::fs::remove_dir_all(&out).map_err(|e| format!("removing the last boot's {}: {e}", out.display()))?;
             }
             let req = boot::BootRequest {
-                image_dir: image.dir.clone(),
-                programs: crate::guest::BEHAVIOUR_SUITE.iter().map(|s| s.to_string()).collect(),
                 accel: if cell.boot.accel == "kvm" { crate::qemu::Accel::Kvm } else { crate::qemu::Accel::Tcg },
                 timeout: std::time::Duration::from_secs(cell.boot.timeout),
                 memory_mb: cell.boot.memory_mib,
-                cpus: 1,
-                cmdline_extra: Vec::new(),
                 out: Some(out),
                 translate: cell.mode.translate(),
-                extra_programs: Vec::new(),
-                extra_files: Vec::new(),
-                cpu_model: None,
-                gdb_socket: None,
+                ..boot::BootRequest::new(image.dir.clone(), crate::guest::BEHAVIOUR_SUITE.iter().map(|s| s.to_string()).collect())
             };
             let report = boot::run(ctx, &req).map_err(|e| chain(&e))?;
             let failures: Vec<String> = report.failures.iter().map(|f| f.to_string()).collect();

@@ -174,6 +174,29 @@ pub struct BootRequest {
     pub gdb_socket: Option<PathBuf>,
 }
 
+impl BootRequest {
+    /// Boot `image_dir` running `programs`, with the defaults `boot` has:
+    /// TCG, 300 s, 512 MiB, one CPU, nothing else added. Callers set what
+    /// they change with struct update syntax.
+    pub fn new(image_dir: PathBuf, programs: Vec<String>) -> Self {
+        Self {
+            image_dir,
+            programs,
+            accel: Accel::Tcg,
+            timeout: Duration::from_secs(300),
+            memory_mb: 512,
+            cpus: 1,
+            cmdline_extra: Vec::new(),
+            out: None,
+            translate: false,
+            extra_programs: Vec::new(),
+            extra_files: Vec::new(),
+            cpu_model: None,
+            gdb_socket: None,
+        }
+    }
+}
+
 /// The boot stage's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct BootReport {

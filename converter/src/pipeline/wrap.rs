@@ -233,7 +233,10 @@ fn wrap_dir(
         key: fp.key(),
         rootfs_digest: tree.digest.clone(),
         kernel: WrappedKernel {
-            image_dir: req.kernel.dir.clone(),
+            // Relative to the cache root (records hold no absolute paths; a
+            // cache moved whole keeps it right); an image outside the cache
+            // keeps its own path.
+            image_dir: ctx.layout.relative(&req.kernel.dir),
             build_key: m.build_key.clone(),
             mode: m.mode,
             kernel_version: m.kernel_version.clone(),

@@ -469,19 +469,13 @@ fn run_column(ctx: &Context, req: &PathRequest, col: &PathColumn, sites: &Sites)
     let mut cmdline: Vec<String> = col.cmdline.iter().map(|s| s.to_string()).collect();
     cmdline.push("xc_bench.path=1".to_owned());
     let boot = BootRequest {
-        image_dir: image_dir.clone(),
-        programs: vec![PROGRAM.to_owned()],
         accel: req.accel,
         timeout: req.timeout,
         memory_mb: req.memory_mb,
-        cpus: 1,
         cmdline_extra: cmdline,
-        out: None,
-        translate: false,
         cpu_model: cpu_model.clone(),
         gdb_socket: Some(sock.clone()),
-        extra_programs: Vec::new(),
-        extra_files: Vec::new(),
+        ..BootRequest::new(image_dir.clone(), vec![PROGRAM.to_owned()])
     };
     // Where the instructions are; an image without System.map gets `?`.
     let symbols = std::fs::read_to_string(image_dir.join("System.map")).map(|m| SymbolMap::parse(&m)).unwrap_or_default();

@@ -145,3 +145,68 @@ fn the_qemu_line_beside_an_image_boots_it() {
     assert!(console.contains("XC-BOOT ok") && console.contains("XC-DONE"), "{console}");
     assert!(console.contains(&release(&img)), "the probe saw the image's release:\n{console}");
 }
+
+/// Every file in `dir` (none may be a package or a leftover temporary).
+fn listing(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir).map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default()
+}
+
+/// A PATH with every program of this machine but `missing`.
+fn path_without(missing: &str, dir: &Path) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    for bin in ["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"] {
+        for e in std::fs::read_dir(bin).into_iter().flatten().flatten() {
+            let name = e.file_name();
+            if name != missing && !dir.join(&name).exists() {
+                let _ = std::os::unix::fs::symlink(e.path(), dir.join(&name));
+            }
+        }
+    }
+    dir.display().to_string()
+}
+
+#[test]
+fn bad_images_and_missing_tools_are_one_clear_error_and_leave_no_package() {
+    let _lock = heavy();
+    let img = image("6.1", "container", "libos");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let run = |cache: &Path, image: &Path, env: &[(&str, &str)]| xc_tests::xc_env(cache, &["package", image.to_str().unwrap(), "--out", out.to_str().unwrap()], env);
+    let one_error = |r: &xc_tests::Run, names: &str| {
+        assert_eq!(r.stderr.lines().filter(|l| l.starts_with("error:")).count(), 1, "{}", r.stderr);
+        assert!(r.stderr.contains(names), "the error names {names}: {}", r.stderr);
+        assert!(!listing(&out).iter().any(|f| f.ends_with(".deb") || f.starts_with(".tmp")), "{:?}", listing(&out));
+    };
+
+    // Not an image.
+    let empty = tmp.path().join("not-an-image");
+    std::fs::create_dir_all(&empty).unwrap();
+    let r = run(&shared_cache(), &empty, &[]).expect_code(2);
+    one_error(&r, &empty.join("manifest.json").display().to_string());
+
+    // An image whose bzImage was edited (same size, one byte changed).
+    let edited = tmp.path().join("edited");
+    assert!(std::process::Command::new("cp").arg("-r").arg(&img).arg(&edited).status().unwrap().success());
+    let mut bz = std::fs::read(edited.join("bzImage")).unwrap();
+    let n = bz.len() / 2;
+    bz[n] ^= 0xff;
+    std::fs::write(edited.join("bzImage"), &bz).unwrap();
+    let r = run(&shared_cache(), &edited, &[]).expect_code(3);
+    one_error(&r, "bzImage has sha256");
+
+    // dpkg-deb, then lintian, missing (a fresh cache: no package to serve).
+    let r = run(&tmp.path().join("c1"), &img, &[("PATH", "/nonexistent")]).expect_code(4);
+    one_error(&r, "`dpkg-deb` not found on PATH");
+    assert!(r.stderr.contains("Debian package dpkg"), "{}", r.stderr);
+    let cache = tmp.path().join("c2");
+    let path = path_without("lintian", &tmp.path().join("bin"));
+    let r = run(&cache, &img, &[("PATH", &path)]).expect_code(4);
+    one_error(&r, "`lintian` not found on PATH");
+    assert!(listing(&cache.join("packages")).is_empty(), "a package that failed lintian's run is not kept: {:?}", listing(&cache.join("packages")));
+
+    // --out that is a file.
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let r = xc_tests::xc(&shared_cache(), &["package", img.to_str().unwrap(), "--out", file.to_str().unwrap()]).expect_code(2);
+    assert!(r.stderr.contains(&format!("--out {}: is not a directory", file.display())), "{}", r.stderr);
+}

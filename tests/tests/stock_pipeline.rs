@@ -62,10 +62,12 @@ fn pipeline(series: &str) {
     let probe = &boot["console"]["probes"][0];
     assert_eq!(probe["cpl"], 3);
     assert_eq!(probe["cs"], 0x33);
-    assert_eq!(probe["release"].as_str().unwrap(), full.as_str());
+    // The release names the mode and profile (LOCALVERSION), never the host's.
+    assert_eq!(probe["release"].as_str().unwrap(), format!("{full}-xc-stock-minimal"));
+    assert_eq!(m["kernel_release"], probe["release"]);
     assert!(probe["getppid_ns"].as_f64().unwrap() > 0.0);
     let console = std::fs::read_to_string(boot["console_log"].as_str().unwrap()).unwrap();
-    assert!(console.contains(&format!("Linux version {full}")));
+    assert!(console.contains(&format!("Linux version {full}-xc-stock-minimal")));
     assert!(console.contains("XC-CHECK xc_gs"), "the suite ran");
     assert!(!console.contains(" FAIL "), "a check failed:\n{console}");
     // a stock kernel maps no entry table: nothing is rewritten, a table call faults
@@ -102,6 +104,15 @@ fn same_key_same_bytes_in_another_cache(manifest: &serde_json::Value, dir: &std:
     }
     let uname = String::from_utf8_lossy(&std::fs::read(dir.join("vmlinux")).unwrap()).contains("xc-convert@xc-convert");
     assert!(uname, "the build user and host are pinned");
+    // Its package too: bindeb-pkg in each cache's own object directory
+    // gives the same .deb, byte for byte.
+    let package = |cache: &std::path::Path, image: &std::path::Path| -> Vec<u8> {
+        let v = xc(cache, &["--json", "package", image.to_str().unwrap()]).expect_code(0).json();
+        let p = &v["record"]["packages"][0];
+        std::fs::read(std::path::Path::new(v["dir"].as_str().unwrap()).join(p["file"].as_str().unwrap())).unwrap()
+    };
+    let other_image = std::path::PathBuf::from(again["output_dir"].as_str().unwrap());
+    assert!(package(&shared_cache(), dir) == package(other.path(), &other_image), "the .deb of one key differs between two caches");
 }
 
 #[test]

@@ -355,6 +355,11 @@ pub fn image_make(ctx: &Context, tree: &Path, objdir: &Path, epoch: u64, local_v
         make.vars.push("CC=ccache gcc".into());
         make.env.push(("CCACHE_BASEDIR".into(), ctx.cache().display().to_string()));
         make.env.push(("CCACHE_NOHASHDIR".into(), "1".into()));
+        // The prefix maps name this cache's tree and object directory, so
+        // hashed they would make every other cache (and object directory) a
+        // miss; every build maps both away, so the objects they give are the
+        // same and the maps can stay out of the hash.
+        make.env.push(("CCACHE_IGNOREOPTIONS".into(), "-ffile-prefix-map=*".into()));
     }
     make
 }

@@ -86,22 +86,28 @@ pub fn build(image_dir: &Path, manifest: &Manifest, version: &str, maintainer: &
 
 fn control(m: &Manifest, name: &str, version: &str, maintainer: &str, installed_kib: u64) -> String {
     let krel = vmm::release(m);
+    // lintian wants description lines of at most 80 columns: the values
+    // (release, profile, hash) go on lines of their own.
     format!(
         "Package: {name}\nSource: xc-libos-kernel\nVersion: {version}\nArchitecture: amd64\nMaintainer: {maintainer}\nInstalled-Size: {installed_kib}\nSection: kernel\nPriority: optional\n\
-Description: library-OS guest kernel {krel} for one container per VM\n \
+Description: library-OS guest kernel for one container per VM\n \
 This is not a kernel for this machine and installs nothing in /boot: its\n \
 processes run at the kernel's own privilege (ring 0), with system calls as\n \
 plain function calls, so it must only ever run as the guest kernel of a\n \
 virtual machine that holds a single container.\n \
 .\n \
-Linux {} converted by xc-convert {} (profile {}, build {}). The kernel,\n \
-its configuration, its build manifest and the QEMU, Firecracker, Cloud\n \
-Hypervisor and Kata Containers configurations that boot it are in\n \
-/{KERNELS_DIR}/{krel}/; /{KERNELS_DIR}/{} names the newest kernel of\n \
-this profile.\n",
-        m.kernel_version,
-        env!("CARGO_PKG_VERSION"),
+Kernel release: {krel}\n \
+Profile: {}\n \
+Converted by xc-convert {}, build {}.\n \
+.\n \
+The kernel, its configuration, its build manifest and the QEMU,\n \
+Firecracker, Cloud Hypervisor and Kata Containers configurations that boot\n \
+it are installed in\n \
+/{KERNELS_DIR}/{krel}/\n \
+and the symlink /{KERNELS_DIR}/{}\n \
+names the newest kernel of this profile.\n",
         m.profile,
+        env!("CARGO_PKG_VERSION"),
         &m.build_key[..16.min(m.build_key.len())],
         profile_link(m),
     )
@@ -118,7 +124,7 @@ fn copyright(m: &Manifest) -> String {
 
 fn changelog(m: &Manifest, name: &str, version: &str, maintainer: &str) -> String {
     format!(
-        "{name} ({version}) unstable; urgency=medium\n\n  * Linux {} (profile {}, build {}), converted and built by xc-convert {}.\n\n -- {maintainer}  {}\n",
+        "{name} ({version}) unstable; urgency=medium\n\n  * Linux {}, profile {}, build {}:\n    converted and built by xc-convert {}.\n\n -- {maintainer}  {}\n",
         m.kernel_version,
         m.profile,
         &m.build_key[..16.min(m.build_key.len())],
@@ -209,4 +215,27 @@ fn md5sums(root: &Path) -> Result<String, PackageError> {
 fn md5(bytes: &[u8]) -> String {
     use md5::Digest;
     hex::encode(md5::Md5::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn description_and_changelog_lines_fit_lintian_s_80_columns() {
+        let mut v: serde_json::Value = serde_json::from_str(include_str!("testdata/manifest.json")).unwrap();
+        v["profile"] = "container-smp".into();
+        v["kernel_release"] = "6.12.117-xc-libos-container-smp".into();
+        let m: Manifest = serde_json::from_value(v).unwrap();
+        let name = package_name(&m);
+        let version = "6.12.117-1+xc0.1.0+a1b2c3d4e5f6-1";
+        let control = control(&m, &name, version, "xc-convert <xc-convert@example.org>", 1);
+        let changelog = changelog(&m, &name, version, "xc-convert <xc-convert@example.org>");
+        let description = control.split_once("Description: ").unwrap().1;
+        for l in description.lines().chain(changelog.lines().filter(|l| l.starts_with("  "))) {
+            assert!(l.len() <= 80, "{} columns: {l}", l.len());
+        }
+        assert!(description.contains("not a kernel for this machine"));
+        assert_eq!(name, "xc-libos-kernel-container-smp");
+    }
 }

@@ -142,6 +142,10 @@ fn lintian_overrides(name: &str) -> String {
 {name}: arch-dependent-file-in-usr-share [usr/share/xc-convert/kernels/*]\n\
 # vmlinux keeps its symbols: it is what a debugger and `xc-convert bench --path` read.\n\
 {name}: unstripped-binary-or-object [usr/share/xc-convert/kernels/*/vmlinux]\n\
+# The file name is <package>_<version>_amd64.deb and the version carries the Debian
+# source version, the xc-convert version and the build hash, which order upgrades
+# and tell builds apart: dropping any of them to fit 80 columns would lose that.
+{name}: package-has-long-file-name
 # Built and installed locally, never uploaded to Debian: no ITP bug to close.
 {name}: initial-upload-closes-no-bugs [usr/share/doc/{name}/changelog.Debian.gz:1]
 # A kernel is linked with nothing: it is the program that loads others.\n\

@@ -98,7 +98,7 @@ fn the_libos_guest_package_upgrades_from_6_1_to_6_12_and_purges_without_a_trace(
     let other = tempfile::tempdir().unwrap();
     let out2 = tempfile::tempdir().unwrap();
     let (_, again) = package(other.path(), &old_img, out2.path());
-    assert_eq!(std::fs::read(&again).unwrap(), std::fs::read(&old).unwrap(), "two packagings of one image differ");
+    assert!(std::fs::read(&again).unwrap() == std::fs::read(&old).unwrap(), "two packagings of one image differ: {} and {}", again.display(), old.display());
 
     let root = Root::new();
     let kernels = "/usr/share/xc-convert/kernels";

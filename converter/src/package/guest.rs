@@ -62,17 +62,17 @@ pub fn build(image_dir: &Path, manifest: &Manifest, version: &str, maintainer: &
 
     let doc = r.join("usr/share/doc").join(&name);
     mkdirs(&doc)?;
-    write(&doc.join("copyright"), &copyright(manifest))?;
-    write(&doc.join("changelog.Debian.gz"), &gzip(changelog(manifest, &name, version, maintainer).as_bytes()))?;
+    write(&doc.join("copyright"), copyright(manifest))?;
+    write(&doc.join("changelog.Debian.gz"), gzip(changelog(manifest, &name, version, maintainer).as_bytes()))?;
     let overrides = r.join("usr/share/lintian/overrides");
     mkdirs(&overrides)?;
-    write(&overrides.join(&name), &lintian_overrides(&name))?;
+    write(&overrides.join(&name), lintian_overrides(&name))?;
 
     let debian = r.join("DEBIAN");
     mkdirs(&debian)?;
     let installed_kib = installed_size(r)?;
-    write(&debian.join("control"), &control(manifest, &name, version, maintainer, installed_kib))?;
-    write(&debian.join("md5sums"), &md5sums(r)?)?;
+    write(&debian.join("control"), control(manifest, &name, version, maintainer, installed_kib))?;
+    write(&debian.join("md5sums"), md5sums(r)?)?;
     let file = out.join(format!("{name}_{version}_amd64.deb"));
     run_tool(
         std::process::Command::new("dpkg-deb")

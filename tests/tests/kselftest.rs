@@ -4,8 +4,8 @@
 //! tree (a cache entry), so the second run of a test is boots only.
 //!
 //! Images: the minimal profile (6.1 stock and libos, 6.12 stock are built
-//! by the other suites anyway; 6.12 minimal libos is this file's one extra
-//! kernel).
+//! by the other suites anyway; 6.12 minimal libos is the packages test's
+//! upgrade target, so this file adds no kernel).
 
 use serde_json::Value;
 use std::path::Path;

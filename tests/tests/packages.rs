@@ -3,6 +3,11 @@
 //! kernel's bindeb-pkg, and the libos guest-kernel package, upgraded from a
 //! 6.1 to a 6.12 build of one profile; lintian on each; purge leaves no file.
 //! Plus the QEMU line written beside every image, booted.
+//!
+//! Images: the minimal profile throughout (6.1 stock and libos and 6.12
+//! stock are stock_pipeline's and libos_pipeline's; 6.12 minimal libos is
+//! the one this file adds, and the kselftest comparison boots it too), and
+//! the 6.1 container libos image of the container tests for bad input.
 
 use std::path::{Path, PathBuf};
 use xc_tests::chroot::Root;
@@ -78,11 +83,11 @@ fn stock_packages_of_6_1_and_6_12_install_into_boot_and_purge_without_a_trace() 
 fn the_libos_guest_package_upgrades_from_6_1_to_6_12_and_purges_without_a_trace() {
     let _lock = heavy();
     let out = tempfile::tempdir().unwrap();
-    let old_img = image("6.1", "container", "libos");
-    let new_img = image("6.12", "container", "libos");
+    let old_img = image("6.1", "minimal", "libos");
+    let new_img = image("6.12", "minimal", "libos");
     let (_, old) = package(&shared_cache(), &old_img, out.path());
     let (_, new) = package(&shared_cache(), &new_img, out.path());
-    let name = "xc-libos-kernel-container";
+    let name = "xc-libos-kernel-minimal";
     assert_eq!(field(&old, "Package"), name);
     assert_eq!(field(&new, "Package"), name);
     assert!(field(&old, "Description").contains("not a kernel for this machine"));
@@ -104,7 +109,7 @@ fn the_libos_guest_package_upgrades_from_6_1_to_6_12_and_purges_without_a_trace(
     let kernels = "/usr/share/xc-convert/kernels";
     let (ko, kn) = (release(&old_img), release(&new_img));
     root.ok(&["dpkg", "-i", &root.put(&old)]);
-    let link = root.host_path(&format!("{kernels}/libos-container"));
+    let link = root.host_path(&format!("{kernels}/libos-minimal"));
     assert_eq!(std::fs::read_link(&link).unwrap(), Path::new(&ko));
     assert_eq!(std::fs::read(root.host_path(&format!("{kernels}/{ko}/vmlinuz"))).unwrap(), std::fs::read(old_img.join("bzImage")).unwrap());
     let fc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root.host_path(&format!("{kernels}/{ko}/firecracker.json"))).unwrap()).unwrap();

@@ -152,7 +152,7 @@ fn package(e: &crate::pipeline::package::PackageStageError) -> i32 {
         S::Image(e) => build(e),
         S::Out { .. } => USAGE,
         S::Package(P::TreeMissing { .. }) => USAGE,
-        S::Package(P::Make(_) | P::Tool { .. } | P::NotTheImage { .. } | P::NoImagePackage { .. }) => STAGE,
+        S::Package(P::Make(_) | P::Tool { .. } | P::Lint { .. } | P::NotTheImage { .. } | P::NoImagePackage { .. }) => STAGE,
         S::Package(P::Host(_) | P::Io(_) | P::Publish(_)) | S::Cache(_) | S::Io(_) => HOST,
     }
 }

@@ -34,7 +34,7 @@ pub fn build(ctx: &Context, image_dir: &Path, manifest: &Manifest, version: &str
     // all ccache hits. The build entry's lock keeps a rebuild of a damaged
     // image out of it meanwhile.
     let entry = Entry::new(&ctx.layout, Stage::Builds, entry_name.clone());
-    let _lock = entry.lock(&ctx.on_wait(&entry)).map_err(|e| PackageError::Tool { command: "lock".into(), status: "failed".into(), output: e.to_string() })?;
+    let _lock = entry.lock(&ctx.on_wait(&entry))?;
     let objdir = build::objdir_of(ctx, &entry_name);
     let existed = objdir.exists();
     std::fs::create_dir_all(&objdir).map_err(at("create", &objdir))?;
@@ -72,9 +72,12 @@ pub fn build(ctx: &Context, image_dir: &Path, manifest: &Manifest, version: &str
     if !made.is_file() {
         return Err(PackageError::NoImagePackage { expected: made.file_name().unwrap().to_string_lossy().into_owned(), dir: ctx.layout.work_dir() });
     }
-    let vmlinuz = file_in_deb(&made, &format!("boot/vmlinuz-{}", super::vmm::release(manifest)))?.unwrap_or_default();
+    let inner = format!("boot/vmlinuz-{}", super::vmm::release(manifest));
     let image_sha = manifest.artifacts.iter().find(|a| a.file == "bzImage").map(|a| a.sha256.clone()).unwrap_or_default();
-    let packaged = build_farm::sha256_hex(&vmlinuz);
+    let packaged = match file_in_deb(&made, &inner)? {
+        Some(vmlinuz) => build_farm::sha256_hex(&vmlinuz),
+        None => format!("no /{inner} in {}", made.display()),
+    };
     if packaged != image_sha {
         return Err(PackageError::NotTheImage { packaged, image: image_sha });
     }

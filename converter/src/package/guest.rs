@@ -9,7 +9,7 @@
 //! the symlink; the release-named directory says which kernel is in.
 
 use super::{describe, run_tool, vmm, PackageError, PackageFile};
-use crate::pipeline::build::Manifest;
+use crate::pipeline::build::{release_safe, Manifest};
 use build_farm::at;
 use std::io::Write;
 use std::path::Path;
@@ -23,17 +23,12 @@ const IMAGE_FILES: &[(&str, &str)] =
 
 /// The package name of a profile's guest kernel.
 pub fn package_name(manifest: &Manifest) -> String {
-    format!("xc-libos-kernel{}", profile_suffix(&manifest.profile))
+    format!("xc-libos-kernel-{}", release_safe(&manifest.profile))
 }
 
 /// The stable symlink of a profile, relative to [`KERNELS_DIR`].
 pub fn profile_link(manifest: &Manifest) -> String {
-    format!("libos{}", profile_suffix(&manifest.profile))
-}
-
-fn profile_suffix(profile: &str) -> String {
-    // The same cleaning as the kernel release's LOCALVERSION.
-    crate::pipeline::build::local_version(crate::pipeline::build::Mode::Libos, profile).trim_start_matches("-xc-libos").to_string()
+    format!("libos-{}", release_safe(&manifest.profile))
 }
 
 /// Build the package of the image in `image_dir` into `out` (a staging

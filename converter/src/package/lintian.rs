@@ -72,11 +72,7 @@ pub fn gate(dir: &Path, pkg: &PackageFile, suppress: &[(&str, &str)]) -> Result<
     let findings = check(&dir.join(&pkg.file), suppress)?;
     let bad = failing(&findings);
     if !bad.is_empty() {
-        return Err(PackageError::Tool {
-            command: format!("lintian {}", pkg.file),
-            status: format!("{} error or warning finding(s)", bad.len()),
-            output: bad.iter().map(|f| f.line.as_str()).collect::<Vec<_>>().join("\n"),
-        });
+        return Err(PackageError::Lint { file: pkg.file.clone(), findings: bad.iter().map(|f| f.line.clone()).collect() });
     }
     Ok(findings)
 }

@@ -24,7 +24,7 @@ pub enum PackageError {
     /// A file could not be read or written.
     #[error(transparent)]
     Io(#[from] build_farm::PathError),
-    /// A file could not be published.
+    /// A file could not be published, or the image's build entry locked.
     #[error(transparent)]
     Publish(#[from] build_farm::PublishError),
     /// `make bindeb-pkg` failed.
@@ -59,6 +59,14 @@ pub enum PackageError {
         packaged: String,
         /// sha256 of the image's bzImage.
         image: String,
+    },
+    /// lintian found errors or warnings.
+    #[error("lintian found {} error or warning finding(s) in {file}; nothing was kept:\n{}", findings.len(), findings.join("\n"))]
+    Lint {
+        /// The package file.
+        file: String,
+        /// The failing lines, as lintian printed them.
+        findings: Vec<String>,
     },
     /// bindeb-pkg left no linux-image package.
     #[error("`make bindeb-pkg` finished but left no {expected} in {dir}")]
@@ -153,14 +161,9 @@ pub(crate) fn run_tool(cmd: &mut std::process::Command) -> Result<String, Packag
 
 /// Describe a finished package file.
 pub(crate) fn describe(path: &Path, name: &str, version: &str) -> Result<PackageFile, PackageError> {
-    let bytes = std::fs::read(path).map_err(build_farm::at("read", path))?;
-    Ok(PackageFile {
-        name: name.to_string(),
-        version: version.to_string(),
-        file: path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
-        size: bytes.len() as u64,
-        sha256: build_farm::sha256_hex(&bytes),
-    })
+    let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let a = crate::pipeline::build::describe(path, &file).map_err(build_farm::at("hash", path))?;
+    Ok(PackageFile { name: name.to_string(), version: version.to_string(), file: a.file, size: a.size, sha256: a.sha256 })
 }
 
 /// The bytes of one file inside a .deb (`dpkg-deb --fsys-tarfile`), or None.

@@ -229,12 +229,15 @@ fn make_vars(source_epoch: u64, local_version: &str) -> Vec<String> {
 /// the profile name cut down to what a kernel release and a Debian package
 /// name may hold (lower-case letters, digits, `.`, `+`, `-`).
 pub fn local_version(mode: Mode, profile: &str) -> String {
-    let profile: String = profile
-        .chars()
+    format!("-xc-{mode}-{}", release_safe(profile))
+}
+
+/// `name` as a kernel release and a Debian package name may hold it.
+pub fn release_safe(name: &str) -> String {
+    name.chars()
         .map(|c| c.to_ascii_lowercase())
         .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '+' | '-') { c } else { '-' })
-        .collect();
-    format!("-xc-{mode}-{profile}")
+        .collect()
 }
 
 /// The make targets of an image.
@@ -482,7 +485,8 @@ fn is_unit_line(line: &str) -> bool {
         .is_some_and(|w| w.len() >= 2 && w.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' || c == '-'))
 }
 
-fn describe(path: &Path, name: &str) -> std::io::Result<Artifact> {
+/// Size and sha256 of a file, read in one pass.
+pub(crate) fn describe(path: &Path, name: &str) -> std::io::Result<Artifact> {
     use sha2::{Digest, Sha256};
     let mut f = std::fs::File::open(path)?;
     let mut h = Sha256::new();

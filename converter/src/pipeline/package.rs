@@ -110,7 +110,7 @@ pub fn run(ctx: &Context, req: &PackageRequest) -> Result<Packaged, PackageStage
         let Ok(text) = std::fs::read_to_string(entry.record()) else { return Ok(None) };
         let Ok(record) = serde_json::from_str::<PackagesRecord>(&text) else { return Ok(None) };
         // A package file that changed is made again, never served.
-        let intact = record.packages.iter().all(|p| std::fs::read(dir.join(&p.file)).map(|b| build_farm::sha256_hex(&b) == p.sha256).unwrap_or(false));
+        let intact = record.packages.iter().all(|p| build::describe(&dir.join(&p.file), &p.file).is_ok_and(|a| a.sha256 == p.sha256));
         Ok(intact.then_some(record))
     };
     let (record, outcome) = build_farm::get_or_create(&entry, &ctx.on_wait(&entry), load, |staging| {

@@ -120,7 +120,7 @@ pub enum GuestError {
 /// The behaviour suite: every guest program that checks the kernel behaves
 /// like a stock one (only the CPL may differ). `boot --suite` runs it.
 pub const BEHAVIOUR_SUITE: &[&str] =
-    &["probe", "xc_proc", "xc_threads", "xc_ipc", "xc_signals", "xc_memory", "xc_ptrace", "xc_redzone", "xc_gs", "xc_table"];
+    &["probe", "xc_proc", "xc_threads", "xc_ipc", "xc_signals", "xc_memory", "xc_ptrace", "xc_redzone", "xc_gs", "xc_table", "xc_seccomp"];
 
 /// Embedded programs that measure instead of check, so they stay out of the
 /// suite: `xc_bench` (run by `xc-convert bench`) prints timings, which

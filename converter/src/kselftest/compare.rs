@@ -48,7 +48,13 @@ pub struct Comparison {
     pub passed: bool,
 }
 
-/// Compare two reports of the same kernel version.
+/// Compare two reports of the same kernel version. Every test of either
+/// report is a row. A test that ran on both and printed TAP subtests
+/// (`ok 3 name`) is also compared subtest by subtest, as
+/// `suite:test/subtest`: a whole test can FAIL alike on both kernels (one
+/// subtest stock cannot pass either, say) while libos loses another, and
+/// that is a regression too. Subtest rows are shown only where the two
+/// kernels differ, so the table stays one screen per suite.
 pub fn compare(stock: &KselftestReport, libos: &KselftestReport, expected: &ExpectedDifferences) -> Comparison {
     let mut ids: Vec<String> = stock.tests.iter().chain(&libos.tests).map(|t| t.id()).collect();
     let mut seen = std::collections::HashSet::new();
@@ -60,27 +66,62 @@ pub fn compare(stock: &KselftestReport, libos: &KselftestReport, expected: &Expe
         let s = find(stock, &id);
         let l = find(libos, &id);
         let (sv, lv) = (s.as_ref().map(|t| t.verdict), l.as_ref().map(|t| t.verdict));
-        let class = if sv == lv {
-            RowClass::Same
-        } else if sv == Some(Verdict::Pass) && matches!(lv, Some(Verdict::Fail | Verdict::Skip)) {
-            match expected.get(&id) {
-                Some(e) => {
-                    used.insert(id.clone());
-                    RowClass::Expected { allows: e.allows.clone() }
+        let class = classify(&id, sv, lv, expected, &mut used);
+        let libos_reason = l.as_ref().map(|t| t.reason.clone()).unwrap_or_default();
+        rows.push(Row { test: id.clone(), stock: sv, libos: lv, libos_reason, class });
+        if let (Some(s), Some(l)) = (&s, &l) {
+            let (ss, ls) = (subtests(s), subtests(l));
+            let mut names: Vec<&String> = ss.iter().chain(&ls).map(|(n, _)| n).collect();
+            let mut seen = std::collections::HashSet::new();
+            names.retain(|n| seen.insert(*n));
+            for name in names {
+                let get = |v: &[(String, Verdict)]| v.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+                let (sv, lv) = (get(&ss), get(&ls));
+                if sv == lv {
+                    continue;
                 }
-                None => RowClass::Regression,
+                let sub = format!("{id}/{name}");
+                let class = classify(&sub, sv, lv, expected, &mut used);
+                rows.push(Row { test: sub, stock: sv, libos: lv, libos_reason: String::new(), class });
             }
-        } else {
-            RowClass::Differs
-        };
-        let libos_reason = l.map(|t| t.reason).unwrap_or_default();
-        rows.push(Row { test: id, stock: sv, libos: lv, libos_reason, class });
+        }
     }
     let unused_expected = expected.differences.iter().map(|d| d.test.clone()).filter(|t| !used.contains(t)).collect();
     let regressions = rows.iter().filter(|r| r.class == RowClass::Regression).count();
     let kernel_problems: Vec<String> = stock.kernel_problems.iter().map(|p| format!("stock: {p}")).chain(libos.kernel_problems.iter().map(|p| format!("libos: {p}"))).collect();
     let passed = regressions == 0 && kernel_problems.is_empty();
     Comparison { kernel_version: libos.kernel_version.clone(), rows, unused_expected, regressions, kernel_problems, passed }
+}
+
+fn classify(id: &str, sv: Option<Verdict>, lv: Option<Verdict>, expected: &ExpectedDifferences, used: &mut std::collections::HashSet<String>) -> RowClass {
+    if sv == lv {
+        RowClass::Same
+    } else if sv == Some(Verdict::Pass) && matches!(lv, Some(Verdict::Fail | Verdict::Skip)) {
+        match expected.get(id) {
+            Some(e) => {
+                used.insert(id.to_owned());
+                RowClass::Expected { allows: e.allows.clone() }
+            }
+            None => RowClass::Regression,
+        }
+    } else {
+        RowClass::Differs
+    }
+}
+
+/// A test's subtests by name; a name printed twice (clone3 prints its
+/// results so) gets ` #2`, ` #3` in order, so the n-th of each compares.
+fn subtests(t: &super::results::TestResult) -> Vec<(String, Verdict)> {
+    let mut count: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    t.subtests
+        .iter()
+        .map(|s| {
+            let n = count.entry(s.name.as_str()).or_default();
+            *n += 1;
+            let name = if *n == 1 { s.name.clone() } else { format!("{} #{n}", s.name) };
+            (name, s.verdict)
+        })
+        .collect()
 }
 
 impl Comparison {
@@ -147,5 +188,36 @@ mod tests {
         assert_eq!(c.unused_expected, vec!["x86:gone".to_string()]);
         let t = c.table();
         assert!(t.contains("x86:sigreturn_64") && t.contains("REGRESSION"), "{t}");
+    }
+
+    #[test]
+    fn a_subtest_lost_inside_a_test_that_fails_alike_is_a_regression() {
+        use crate::kselftest::results::SubTest;
+        use crate::pipeline::build::Mode;
+        use Verdict::*;
+        let with = |mode, subs: &[(&str, Verdict)]| {
+            let mut r = report(mode, &[("seccomp:seccomp_bpf", Fail)]);
+            r.tests[0].subtests = subs.iter().enumerate().map(|(i, (n, v))| SubTest { number: i as u32 + 1, name: n.to_string(), verdict: *v }).collect();
+            r
+        };
+        let stock = with(Mode::Stock, &[("global.pid_ns", Fail), ("TRAP.handler", Pass), ("dup", Pass), ("dup", Pass)]);
+        let libos = with(Mode::Libos, &[("global.pid_ns", Fail), ("TRAP.handler", Fail), ("dup", Pass), ("dup", Fail)]);
+        let c = compare(&stock, &libos, &ExpectedDifferences::default());
+        let tests: Vec<(&str, &RowClass)> = c.rows.iter().map(|r| (r.test.as_str(), &r.class)).collect();
+        assert_eq!(
+            tests,
+            vec![
+                ("seccomp:seccomp_bpf", &RowClass::Same),
+                ("seccomp:seccomp_bpf/TRAP.handler", &RowClass::Regression),
+                ("seccomp:seccomp_bpf/dup #2", &RowClass::Regression)
+            ]
+        );
+        assert!(!c.passed);
+        let listed = ExpectedDifferences::parse(
+            "[[difference]]\ntest = \"seccomp:seccomp_bpf/TRAP.handler\"\nallows = \"a\"\nwhy = \"b\"\n[[difference]]\ntest = \"seccomp:seccomp_bpf/dup #2\"\nallows = \"a\"\nwhy = \"b\"\n",
+            std::path::Path::new("e.toml"),
+        )
+        .unwrap();
+        assert!(compare(&stock, &libos, &listed).passed);
     }
 }

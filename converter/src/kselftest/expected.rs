@@ -25,7 +25,7 @@ pub struct ExpectedDifference {
 }
 
 /// The whole file.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectedDifferences {
     #[serde(rename = "difference", default)]

@@ -3,10 +3,9 @@
 use super::args::{ProfileArgs, VmArgs};
 use super::source_args::SourceArgs;
 use crate::pipeline::image::ImageSpec;
-use crate::pipeline::bench::{self, matrix, BenchReport, BenchRequest, ColumnRun, COLUMNS};
+use crate::pipeline::bench::{self, matrix, BenchReport, BenchRequest, BenchSettings, ColumnRun, COLUMNS};
 use crate::pipeline::build::Mode;
 use super::Session;
-use crate::qemu::Accel;
 use std::path::PathBuf;
 
 /// Measure what the conversion buys: ns per system call, stock vs libos.
@@ -67,7 +66,7 @@ pub struct Args {
     pub libos: Option<PathBuf>,
     /// Base iteration count: getppid's; dearer rows divide it (fork by 2000).
     /// The default makes each of the 3 timed batches of a row ~0.1 s under TCG.
-    #[arg(long, value_name = "N", default_value_t = 400_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = bench::DEFAULT_ITERATIONS, value_parser = clap::value_parser!(u64).range(1..))]
     pub iterations: u64,
     #[command(flatten)]
     pub vm: VmArgs,
@@ -112,24 +111,21 @@ pub fn exec(ctx: &Session, args: &Args) -> anyhow::Result<()> {
         super::emit(&ctx.ui, &report.to_json(), &bench::path::render(&report));
         return Ok(());
     }
-    let tsc_khz = match (args.tsc_khz, args.vm.accel) {
-        (Some(0), _) | (None, Accel::Kvm) => None,
-        (Some(k), _) => Some(k),
-        (None, Accel::Tcg) => {
-            let k = bench::tsc::host_tsc_khz()?;
-            ctx.status(format!("host TSC {k} kHz: every guest boots with tsc_early_khz={k}"));
-            Some(k)
-        }
-    };
+    let tsc_khz = bench::tsc::pinned(args.tsc_khz, args.vm.accel)?;
+    if let (None, Some(k)) = (args.tsc_khz, tsc_khz) {
+        ctx.status(format!("host TSC {k} kHz: every guest boots with tsc_early_khz={k}"));
+    }
     let req = BenchRequest {
         stock,
         libos,
-        iterations: args.iterations,
-        accel: args.vm.accel,
-        timeout: args.vm.timeout(),
-        memory_mb: args.vm.memory,
-        cpus: args.vm.cpus,
-        tsc_khz,
+        settings: BenchSettings {
+            iterations: args.iterations,
+            accel: args.vm.accel,
+            timeout: args.vm.timeout(),
+            memory_mb: args.vm.memory,
+            cpus: args.vm.cpus,
+            tsc_khz,
+        },
     };
     let report = bench::run(ctx, &req)?;
     let warnings = bench::warnings(&report);

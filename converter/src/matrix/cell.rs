@@ -5,7 +5,7 @@
 //! interrupted cell has none and runs again; its stages that finished are
 //! cache hits then.
 
-use super::metadata::{BootInfo, BuildInfo, CellRecord, Results, RuntimeInfo, SourceInfo, StageResult, Status, SCHEMA};
+use super::metadata::{BenchInfo, BenchRow, BootInfo, BuildInfo, CellRecord, Results, RuntimeInfo, SourceInfo, StageResult, Status, SCHEMA};
 use super::spec::{CellSpec, StageName};
 use crate::patch::{PatchSet, Plan};
 use crate::pipeline::build::{self, BuildRequest, BuiltImage};
@@ -95,6 +95,7 @@ struct Flow {
     configured: Option<ConfiguredTree>,
     image: Option<BuiltImage>,
     boot: Option<BootInfo>,
+    bench: Option<BenchInfo>,
     problems: Vec<String>,
 }
 
@@ -243,7 +244,7 @@ fn run_stage(ctx: &Context, cell: &CellSpec, env: &CellEnv, dir: &Path, stage: S
                 std::fs::remove_dir_all(&out).map_err(|e| format!("removing the last boot's {}: {e}", out.display()))?;
             }
             let req = boot::BootRequest {
-                accel: if cell.boot.accel == "kvm" { crate::qemu::Accel::Kvm } else { crate::qemu::Accel::Tcg },
+                accel: accel(cell),
                 timeout: std::time::Duration::from_secs(cell.boot.timeout),
                 memory_mb: cell.boot.memory_mib,
                 out: Some(out),
@@ -259,7 +260,44 @@ fn run_stage(ctx: &Context, cell: &CellSpec, env: &CellEnv, dir: &Path, stage: S
                 Err(format!("boot checks failed: {}", failures.join("; ")))
             }
         }
-        StageName::Bench => Ok(Done::NotApplicable("bench is not run in cells".into())),
+        StageName::Bench => {
+            use crate::pipeline::bench;
+            let image = flow.image.as_ref().ok_or("no image")?;
+            let accel = accel(cell);
+            let col = bench::default_column(cell.mode.image_mode());
+            let settings = bench::BenchSettings {
+                iterations: cell.bench.iterations,
+                accel,
+                timeout: std::time::Duration::from_secs(cell.boot.timeout),
+                memory_mb: cell.boot.memory_mib,
+                cpus: 1,
+                tsc_khz: bench::tsc::pinned(cell.bench.tsc_khz, accel).map_err(|e| chain(&e))?,
+            };
+            let run = bench::measure(ctx, &settings, col, &image.dir).map_err(|e| chain(&e))?;
+            // Every row bench knows, each a positive value, or the stage fails.
+            let matrix = bench::matrix::Matrix::new(&[(col.name.to_owned(), run.output.clone())])
+                .map_err(|e| format!("{e}; console: {}", run.console_log.display()))?;
+            let rows: Vec<BenchRow> = matrix.rows.iter().map(|r| BenchRow { name: r.name.clone(), ns: r.ns[0] }).collect();
+            let note = format!("{} rows as column {}, getppid {:.0} ns ({})", rows.len(), col.name, rows[0].ns, accel.qemu_name());
+            flow.bench = Some(BenchInfo {
+                column: col.name.to_owned(),
+                accel: accel.qemu_name().to_owned(),
+                iterations: settings.iterations,
+                tsc_khz: settings.tsc_khz,
+                rows,
+                seconds: run.boot_seconds,
+                console_log: run.console_log,
+            });
+            Ok(Done::Pass(Some(note)))
+        }
+    }
+}
+
+fn accel(cell: &CellSpec) -> crate::qemu::Accel {
+    if cell.boot.accel == "kvm" {
+        crate::qemu::Accel::Kvm
+    } else {
+        crate::qemu::Accel::Tcg
     }
 }
 
@@ -290,7 +328,7 @@ fn record(cell: &CellSpec, env: &CellEnv, flow: &Flow, stages: Vec<StageResult>,
             build_seconds: manifest.map(|m| m.build_seconds),
             reproduce: Some(reproduce(cell)),
         },
-        results: Results { status, stages, problems: flow.problems.clone(), boot: flow.boot.clone() },
+        results: Results { status, stages, problems: flow.problems.clone(), boot: flow.boot.clone(), bench: flow.bench.clone() },
         source: SourceInfo {
             request: cell.source_flags.clone(),
             version: flow.tree.as_ref().map(|t| t.version.to_string()),

@@ -83,6 +83,39 @@ pub struct Results {
     pub problems: Vec<String>,
     /// The boot's facts when it ran.
     pub boot: Option<BootInfo>,
+    /// What the bench stage measured, when it ran (records written before
+    /// cells ran bench have none).
+    #[serde(default)]
+    pub bench: Option<BenchInfo>,
+}
+
+/// A bench stage's measurement of the cell's own image. Ratios need the
+/// stock cell of the same kernel and profile: the report divides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchInfo {
+    /// The bench column the image booted as (`stock`, `libos+xlat`).
+    pub column: String,
+    /// `tcg` or `kvm` (TCG values are costs of the emulator).
+    pub accel: String,
+    /// xc_bench's base iteration count.
+    pub iterations: u64,
+    /// The `tsc_early_khz=` of the boot, if pinned.
+    pub tsc_khz: Option<u64>,
+    /// ns per operation, in bench's row order.
+    pub rows: Vec<BenchRow>,
+    /// Seconds the VM ran.
+    pub seconds: f64,
+    /// The console log.
+    pub console_log: PathBuf,
+}
+
+/// One benchmark row of a cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchRow {
+    /// The row's name (bench's: getppid, pipe, ...).
+    pub name: String,
+    /// ns per operation.
+    pub ns: f64,
 }
 
 /// A boot's facts.

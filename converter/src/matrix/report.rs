@@ -179,6 +179,70 @@ pub fn markdown(report: &MatrixReport, out: &Path) -> String {
             failure(r)
         ));
     }
+    s.push_str(&bench_markdown(report));
+    s
+}
+
+/// The stock cell a cell's bench values are divided by: same kernel,
+/// source and profile, mode stock, with a bench result.
+fn stock_of<'a>(report: &'a MatrixReport, r: &CellRecord) -> Option<&'a CellRecord> {
+    report.cells.iter().find(|s| {
+        s.mode == super::spec::CellMode::Stock && s.build.kernel == r.build.kernel && s.build.profile == r.build.profile && s.source.source_hash == r.source.source_hash && s.results.bench.is_some()
+    })
+}
+
+/// ns of `row` in `r` divided by its stock cell's; None for stock cells
+/// and cells without a bench result or a stock cell to compare with.
+fn bench_ratio(report: &MatrixReport, r: &CellRecord, row: &str) -> Option<f64> {
+    if r.mode == super::spec::CellMode::Stock {
+        return None;
+    }
+    let ns = |c: &CellRecord| c.results.bench.as_ref()?.rows.iter().find(|x| x.name == row).map(|x| x.ns);
+    let base = ns(stock_of(report, r)?)?;
+    Some(ns(r)? / base)
+}
+
+/// The names of the bench rows any cell measured, in the order measured.
+fn bench_rows(report: &MatrixReport) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for b in report.cells.iter().filter_map(|c| c.results.bench.as_ref()) {
+        for row in &b.rows {
+            if !names.contains(&row.name) {
+                names.push(row.name.clone());
+            }
+        }
+    }
+    names
+}
+
+/// ns per operation per cell that ran bench, with the ratio to the stock
+/// cell of its kernel and profile; empty when no cell ran bench.
+fn bench_markdown(report: &MatrixReport) -> String {
+    let names = bench_rows(report);
+    if names.is_empty() {
+        return String::new();
+    }
+    let accel = report.cells.iter().find_map(|c| c.results.bench.as_ref()).map(|b| b.accel.clone()).unwrap_or_default();
+    let mut s = format!(
+        "\n## bench: ns per operation (ratio to the stock cell of the same kernel and profile)\n\n{}\n\n| kernel | profile | mode | column | {} |\n|---|---|---|---|{}\n",
+        crate::pipeline::bench::accel_note(&accel),
+        names.join(" | "),
+        "---|".repeat(names.len())
+    );
+    for r in &report.cells {
+        let Some(b) = &r.results.bench else { continue };
+        let values: Vec<String> = names
+            .iter()
+            .map(|n| {
+                let ns = b.rows.iter().find(|x| &x.name == n).map(|x| format!("{:.0}", x.ns)).unwrap_or_default();
+                match bench_ratio(report, r, n) {
+                    Some(q) => format!("{ns} ({q:.2}x)"),
+                    None => ns,
+                }
+            })
+            .collect();
+        s.push_str(&format!("| {} | {} | {} | {} | {} |\n", r.build.kernel, r.build.profile, r.build.mode, b.column, values.join(" | ")));
+    }
     s
 }
 
@@ -228,7 +292,17 @@ pub fn page(report: &MatrixReport, out: &Path) -> String {
     for (title, svg) in plots {
         figures.push_str(&format!("<h2>{title}</h2>\n{}\n", svg.unwrap_or_else(|| "<p>No cell measured this (no build or boot stage ran).</p>".into())));
     }
-    figures.push_str("<h2>bench ratios</h2>\n<p>Not measured: matrix cells do not run bench yet (run <code>xc-convert bench</code> per kernel).</p>\n");
+    let names = bench_rows(report);
+    if names.is_empty() {
+        figures.push_str("<h2>bench ratios</h2>\n<p>No cell ran the bench stage (add \"bench\" to the spec's stages).</p>\n");
+    } else {
+        let accel = report.cells.iter().find_map(|c| c.results.bench.as_ref()).map(|b| b.accel.clone()).unwrap_or_default();
+        figures.push_str(&format!("<h2>bench ratios: libos / stock of the same kernel and profile</h2>\n<p>{}</p>\n", esc(&crate::pipeline::bench::accel_note(&accel))));
+        for n in &names {
+            let svg = plot(report, "x stock", |r| bench_ratio(report, r, n));
+            figures.push_str(&format!("<h3>{}</h3>\n{}\n", esc(n), svg.unwrap_or_else(|| "<p>No libos cell has a stock cell to compare with.</p>".into())));
+        }
+    }
     format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>xc-convert matrix</title>\n<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #999;padding:2px 6px;font-size:90%}}td.why{{max-width:40em;font-size:80%}}</style></head><body>\n<h1>xc-convert matrix</h1>\n<p>{} &mdash; {} cells: {} PASS, {} FAIL, {} without a result</p>\n<table><tr><th>kernel</th><th>version</th><th>profile</th><th>mode</th><th>result</th><th>pull</th><th>analyze</th><th>patch</th><th>config</th><th>build</th><th>boot</th><th>bzImage KiB</th><th>boot s</th><th>failure</th></tr>\n{rows}</table>\n{figures}</body></html>\n",
         esc(&out.display().to_string()),
@@ -370,6 +444,7 @@ mod tests {
                 stages: vec![st(StageName::Pull, Status::Pass), st(StageName::Build, build)],
                 problems: vec![],
                 boot: Some(BootInfo { passed: true, seconds: boot_s, failures: vec![], console_log: "c".into() }),
+                bench: None,
             },
             source: SourceInfo::default(),
             tools: serde_json::Value::Null,
@@ -396,6 +471,42 @@ mod tests {
         assert!(regressions(&new, &new, t).is_empty());
         // FAIL -> PASS is an improvement, not a regression.
         assert!(regressions(&new, &old, t).iter().all(|g| !g.what.contains("PASS -> FAIL")));
+    }
+
+    #[test]
+    fn bench_values_are_divided_by_the_stock_cell_of_the_same_kernel_and_profile() {
+        let with_bench = |id: &str, mode: CellMode, kernel: &str, ns: f64| {
+            let mut c = cell(id, Status::Pass, 1024, 1.0);
+            c.mode = mode;
+            c.build.kernel = kernel.into();
+            c.build.mode = mode.name().into();
+            c.results.bench = Some(BenchInfo {
+                column: "x".into(),
+                accel: "tcg".into(),
+                iterations: 1,
+                tsc_khz: None,
+                rows: vec![BenchRow { name: "getppid".into(), ns }],
+                seconds: 1.0,
+                console_log: "c".into(),
+            });
+            c
+        };
+        let r = report(vec![
+            with_bench("a_s", CellMode::Stock, "6.1.170-3", 200.0),
+            with_bench("a_l", CellMode::Libos, "6.1.170-3", 100.0),
+            with_bench("b_l", CellMode::Libos, "6.1.192-3", 300.0),
+        ]);
+        assert_eq!(bench_ratio(&r, &r.cells[1], "getppid"), Some(0.5));
+        assert_eq!(bench_ratio(&r, &r.cells[0], "getppid"), None, "stock is the baseline");
+        assert_eq!(bench_ratio(&r, &r.cells[2], "getppid"), None, "no stock cell of 6.1.192-3");
+        let md = markdown(&r, Path::new("/o"));
+        assert!(md.contains("| 6.1.170-3 | minimal | libos | x | 100 (0.50x) |"), "{md}");
+        assert!(md.contains("| 6.1.192-3 | minimal | libos | x | 300 |"), "{md}");
+        assert!(md.contains("TCG"), "the accelerator note: {md}");
+        let html = page(&r, Path::new("/o"));
+        let bench = &html[html.find("<h2>bench ratios").unwrap()..];
+        assert!(bench.contains("<h3>getppid</h3>\n<svg"), "{bench}");
+        assert!(!page(&report(vec![cell("a", Status::Pass, 1, 1.0)]), Path::new("/o")).contains("<h3>getppid"));
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! cell_memory_gib = 2   # what one cell may need (a kernel build with -j2 stays under it)
 //! [boot]
 //! timeout = 300
+//! [bench]              # only read when `stages` ends with "bench"
+//! iterations = 400000  # xc_bench's base count (bench's default)
 //! ```
 //!
 //! A kernel is a Debian version (`6.1.176-1`), a series (`6.1`: the
@@ -98,6 +100,9 @@ pub struct MatrixSpec {
     /// How boot cells run their VM.
     #[serde(default)]
     pub boot: BootSettings,
+    /// How bench cells measure.
+    #[serde(default)]
+    pub bench: BenchCellSettings,
 }
 
 /// One `kernels` entry.
@@ -172,7 +177,8 @@ pub enum StageName {
     Build,
     /// Boot with the behaviour suite.
     Boot,
-    /// Measure (not supported in cells yet: refused by the spec check).
+    /// Measure ns per system call with xc_bench (the cell's image alone;
+    /// the report divides libos by the stock cell of its kernel and profile).
     Bench,
 }
 
@@ -230,6 +236,29 @@ impl Default for BootSettings {
     }
 }
 
+/// How a bench cell measures: the `[bench]` table. Accelerator, timeout
+/// and memory are the `[boot]` table's.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BenchCellSettings {
+    /// xc_bench's base iteration count [default: `bench`'s].
+    #[serde(default = "default_iterations")]
+    pub iterations: u64,
+    /// `tsc_early_khz=` for every boot [default under TCG: the host's TSC,
+    /// measured by each cell; under KVM: not pinned]; 0: do not pin.
+    #[serde(default)]
+    pub tsc_khz: Option<u64>,
+}
+
+impl Default for BenchCellSettings {
+    fn default() -> Self {
+        Self { iterations: default_iterations(), tsc_khz: None }
+    }
+}
+
+fn default_iterations() -> u64 {
+    crate::pipeline::bench::DEFAULT_ITERATIONS
+}
 fn default_timeout() -> u64 {
     300
 }
@@ -268,6 +297,9 @@ pub struct CellSpec {
     pub stages: Vec<StageName>,
     /// Boot settings.
     pub boot: BootSettings,
+    /// Bench settings (plans written before bench cells have none).
+    #[serde(default)]
+    pub bench: BenchCellSettings,
 }
 
 impl CellSpec {
@@ -316,8 +348,8 @@ fn check(spec: &MatrixSpec) -> Result<(), String> {
     if spec.kernels.is_empty() || spec.profiles.is_empty() || spec.modes.is_empty() || spec.stages.is_empty() {
         return Err("kernels, profiles, modes and stages must each name at least one".into());
     }
-    if spec.stages.contains(&StageName::Bench) {
-        return Err("stage `bench` is not supported in matrix cells yet (run `xc-convert bench` on a kernel)".into());
+    if spec.bench.iterations == 0 {
+        return Err("bench.iterations must be at least 1".into());
     }
     // Each stage needs the one before it: the stages are a prefix of the pipeline.
     let mut wanted = spec.stages.clone();
@@ -392,6 +424,7 @@ pub fn cells(
                     mode: *mode,
                     stages: stages.clone(),
                     boot: spec.boot.clone(),
+                    bench: spec.bench.clone(),
                 });
             }
         }
@@ -442,13 +475,18 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_gaps_in_stages_and_bench_are_refused() {
+    fn unknown_keys_and_gaps_in_stages_are_refused_and_bench_is_read() {
         assert!(parse("kernels = [\"6.1\"]\nkernel = 1\n").unwrap_err().contains("unknown field"));
         assert!(parse("kernels = [\"6.1\"]\n[resources]\ncpus = 2\n").unwrap_err().contains("unknown field"));
         assert!(parse("kernels = [\"6.1\"]\nmodes = [\"ring0\"]\n").is_err());
         let gap = parse("kernels = [\"6.1\"]\nstages = [\"pull\", \"config\"]\n").unwrap_err();
         assert!(gap.contains("analyze, patch"), "{gap}");
-        assert!(parse("kernels = [\"6.1\"]\nstages = [\"pull\",\"analyze\",\"patch\",\"config\",\"build\",\"boot\",\"bench\"]\n").unwrap_err().contains("bench"));
+        let bench = parse("kernels = [\"6.1\"]\nstages = [\"pull\",\"analyze\",\"patch\",\"config\",\"build\",\"boot\",\"bench\"]\n[bench]\niterations = 5000\n").unwrap();
+        assert_eq!((bench.bench.iterations, bench.bench.tsc_khz), (5000, None));
+        assert!(parse("kernels = [\"6.1\"]\n[bench]\niters = 5\n").unwrap_err().contains("unknown field"));
+        assert!(parse("kernels = [\"6.1\"]\n[bench]\niterations = 0\n").unwrap_err().contains("iterations"));
+        // bench needs the boot stage before it
+        assert!(parse("kernels = [\"6.1\"]\nstages = [\"pull\",\"analyze\",\"patch\",\"config\",\"build\",\"bench\"]\n").unwrap_err().contains("boot"));
         let ok = parse("kernels = [\"6.1\"]\nmodes = [\"libos+xlat\"]\nstages = [\"config\", \"pull\", \"patch\", \"analyze\"]\n").unwrap();
         assert_eq!(ok.modes, [CellMode::LibosXlat]);
     }

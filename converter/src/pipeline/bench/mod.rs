@@ -69,13 +69,21 @@ pub const COLUMNS: &[Column] = &[
     },
 ];
 
-/// What to measure.
+/// xc_bench's base iteration count unless told otherwise: each of the 3
+/// timed batches of a row takes ~0.1 s under TCG.
+pub const DEFAULT_ITERATIONS: u64 = 400_000;
+
+/// The column an image of `mode` boots as on its default command line
+/// (stock; libos with online translation on): what a matrix cell measures.
+pub fn default_column(mode: Mode) -> &'static Column {
+    COLUMNS.iter().find(|c| c.mode == mode && c.cmdline.is_empty()).expect("COLUMNS has a default-command-line column per mode")
+}
+
+/// How every column boots: the same for all of them, so their ratios
+/// compare kernels, not settings. Also what a matrix cell's bench stage
+/// measures its one image with.
 #[derive(Debug, Clone)]
-pub struct BenchRequest {
-    /// Image directory of the stock kernel.
-    pub stock: PathBuf,
-    /// Image directory of the libos kernel (same version and profile).
-    pub libos: PathBuf,
+pub struct BenchSettings {
     /// xc_bench's base iteration count (the getppid row's; see xc_bench.c).
     pub iterations: u64,
     /// TCG or KVM: the same for every column.
@@ -89,6 +97,17 @@ pub struct BenchRequest {
     /// `tsc_early_khz=` for every boot (see [`tsc`]); None leaves the
     /// kernel to calibrate.
     pub tsc_khz: Option<u64>,
+}
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchRequest {
+    /// Image directory of the stock kernel.
+    pub stock: PathBuf,
+    /// Image directory of the libos kernel (same version and profile).
+    pub libos: PathBuf,
+    /// How every column boots.
+    pub settings: BenchSettings,
 }
 
 /// Why a bench run has no result.
@@ -168,30 +187,13 @@ pub fn run(ctx: &Context, req: &BenchRequest) -> Result<BenchReport, BenchError>
     let mut configs = Vec::new();
     for (i, col) in COLUMNS.iter().enumerate() {
         let image_dir = match col.mode {
-            Mode::Stock => req.stock.clone(),
-            Mode::Libos => req.libos.clone(),
+            Mode::Stock => &req.stock,
+            Mode::Libos => &req.libos,
         };
         ctx.status(format!("bench {}/{}: {} ({})", i + 1, COLUMNS.len(), col.name, col.what));
-        let report = boot(ctx, req, col, &image_dir)?;
-        let lines = report.console.runs.iter().filter(|r| r.name == PROGRAM).flat_map(|r| r.lines.iter().map(String::as_str));
-        let output = matrix::parse_guest_output(lines).map_err(|source| BenchError::Output {
-            config: col.name.to_owned(),
-            source,
-            console: report.console_log.clone(),
-        })?;
-        if let Some(cs) = output.info("clocksource").filter(|cs| cs.contains("jiffies")) {
-            return Err(BenchError::CoarseClock { config: col.name.to_owned(), clocksource: cs.to_owned(), console: report.console_log });
-        }
-        ctx.status(format!("bench {}/{}: {} done in {:.1}s", i + 1, COLUMNS.len(), col.name, report.seconds));
-        configs.push(ColumnRun {
-            name: col.name.to_owned(),
-            what: col.what.to_owned(),
-            image_dir,
-            cmdline: col.cmdline.iter().map(|s| s.to_string()).collect(),
-            console_log: report.console_log,
-            boot_seconds: report.seconds,
-            output,
-        });
+        let run = measure(ctx, &req.settings, col, image_dir)?;
+        ctx.status(format!("bench {}/{}: {} done in {:.1}s", i + 1, COLUMNS.len(), col.name, run.boot_seconds));
+        configs.push(run);
     }
     let outputs: Vec<(String, GuestOutput)> = configs.iter().map(|c| (c.name.clone(), c.output.clone())).collect();
     let matrix = Matrix::new(&outputs).map_err(|source| {
@@ -205,11 +207,34 @@ pub fn run(ctx: &Context, req: &BenchRequest) -> Result<BenchReport, BenchError>
     Ok(BenchReport {
         kernel_version: stock.kernel_version,
         profile: stock.profile,
-        accel: req.accel.qemu_name().to_owned(),
-        iterations: req.iterations,
-        tsc_khz: req.tsc_khz,
+        accel: req.settings.accel.qemu_name().to_owned(),
+        iterations: req.settings.iterations,
+        tsc_khz: req.settings.tsc_khz,
         configs,
         matrix,
+    })
+}
+
+/// Boot `image_dir` as column `col` and read what xc_bench printed.
+pub fn measure(ctx: &Context, settings: &BenchSettings, col: &Column, image_dir: &Path) -> Result<ColumnRun, BenchError> {
+    let report = boot(ctx, settings, col, image_dir)?;
+    let lines = report.console.runs.iter().filter(|r| r.name == PROGRAM).flat_map(|r| r.lines.iter().map(String::as_str));
+    let output = matrix::parse_guest_output(lines).map_err(|source| BenchError::Output {
+        config: col.name.to_owned(),
+        source,
+        console: report.console_log.clone(),
+    })?;
+    if let Some(cs) = output.info("clocksource").filter(|cs| cs.contains("jiffies")) {
+        return Err(BenchError::CoarseClock { config: col.name.to_owned(), clocksource: cs.to_owned(), console: report.console_log });
+    }
+    Ok(ColumnRun {
+        name: col.name.to_owned(),
+        what: col.what.to_owned(),
+        image_dir: image_dir.to_owned(),
+        cmdline: col.cmdline.iter().map(|s| s.to_string()).collect(),
+        console_log: report.console_log,
+        boot_seconds: report.seconds,
+        output,
     })
 }
 
@@ -235,7 +260,7 @@ fn check_pair(stock_dir: &Path, libos_dir: &Path) -> Result<(Manifest, Manifest)
 
 /// Boot one column with xc_bench alone; a boot that does not pass is an
 /// error naming the column.
-fn boot(ctx: &Context, req: &BenchRequest, col: &Column, image_dir: &std::path::Path) -> Result<BootReport, BenchError> {
+fn boot(ctx: &Context, req: &BenchSettings, col: &Column, image_dir: &Path) -> Result<BootReport, BenchError> {
     let mut cmdline: Vec<String> = col.cmdline.iter().map(|s| s.to_string()).collect();
     // /init runs programs without arguments; xc_bench reads this from
     // /proc/cmdline (the dot makes the kernel leave it alone).

@@ -16,6 +16,17 @@ use std::os::unix::fs::PermissionsExt;
 
 const MARKER: &str = "XC-BENCH-TSC-KHZ ";
 
+/// The `tsc_early_khz=` to give every guest: `requested` (0: none), else
+/// under TCG the host's TSC, measured; under KVM none (the guest's TSC is
+/// the CPU's and calibrates well).
+pub fn pinned(requested: Option<u64>, accel: crate::qemu::Accel) -> Result<Option<u64>, BenchError> {
+    match (requested, accel) {
+        (Some(0), _) | (None, crate::qemu::Accel::Kvm) => Ok(None),
+        (Some(k), _) => Ok(Some(k)),
+        (None, crate::qemu::Accel::Tcg) => host_tsc_khz().map(Some),
+    }
+}
+
 /// The host's TSC frequency in kHz.
 pub fn host_tsc_khz() -> Result<u64, BenchError> {
     let fail = |what: &str, e: &dyn std::fmt::Display| BenchError::Tsc(format!("{what}: {e}"));

@@ -152,3 +152,43 @@ fn the_ci_matrix_configures_two_point_releases_without_compiling() {
         assert_eq!(status(c, "patch"), expected, "{c}");
     }
 }
+
+/// Full cells on real kernels: 6.1 minimal stock and libos (the images
+/// stock_pipeline and libos_pipeline build, so no compile here) through
+/// build, boot and bench. Each bench cell measures its own image; the
+/// report divides libos by stock and plots the ratio per row.
+#[test]
+fn full_cells_build_boot_and_bench_and_the_report_divides_libos_by_stock() {
+    let _lock = heavy();
+    let tmp = tempfile::tempdir().unwrap();
+    let (spec, out) = (tmp.path().join("bench.toml"), tmp.path().join("out"));
+    // Few iterations: the test checks the stage and the report, not the values.
+    std::fs::write(&spec, "kernels = [\"6.1\"]\nprofiles = [\"minimal\"]\nmodes = [\"stock\", \"libos\"]\nstages = [\"pull\", \"analyze\", \"patch\", \"config\", \"build\", \"boot\", \"bench\"]\n[bench]\niterations = 20000\n").unwrap();
+    let r = xc(&shared_cache(), &["--json", "matrix", "run", spec.to_str().unwrap(), "--out", out.to_str().unwrap()]).expect_code(0);
+    assert_eq!(r.json()["pass"], 2, "{}", r.stderr);
+    let report = read_json(&out.join("matrix.json"));
+    let cells = report["cells"].as_array().unwrap();
+    let getppid = |c: &Value| c["results"]["bench"]["rows"].as_array().unwrap().iter().find(|r| r["name"] == "getppid").unwrap()["ns"].as_f64().unwrap();
+    for c in cells {
+        for st in ["build", "boot", "bench"] {
+            assert_eq!(status(c, st), "PASS", "{st}: {c}");
+        }
+        let b = &c["results"]["bench"];
+        assert_eq!(b["column"], if c["build"]["mode"] == "stock" { "stock" } else { "libos+xlat" }, "{b}");
+        assert_eq!(b["accel"], "tcg");
+        assert_eq!(b["iterations"], 20000);
+        let rows = b["rows"].as_array().unwrap();
+        assert!(rows.len() >= 6 && rows.iter().all(|r| r["ns"].as_f64().unwrap() > 0.0), "{b}");
+        assert!(Path::new(b["console_log"].as_str().unwrap()).is_file());
+    }
+    // The libos row of the Markdown table carries getppid's ratio to stock,
+    // computed from the two records.
+    let ratio = getppid(&cells[1]) / getppid(&cells[0]);
+    let md = std::fs::read_to_string(out.join("matrix.md")).unwrap();
+    let expect = format!("{:.0} ({ratio:.2}x)", getppid(&cells[1]));
+    assert!(md.lines().any(|l| l.contains("| libos | libos+xlat |") && l.contains(&expect)), "{expect} not in\n{md}");
+    let html = std::fs::read_to_string(out.join("matrix.html")).unwrap();
+    let bench = &html[html.find("<h2>bench ratios").expect("a bench section")..];
+    assert!(bench.contains("<h3>getppid</h3>\n<svg"), "{bench}");
+    assert!(bench.contains("TCG"), "the page says what TCG times are");
+}

@@ -15,15 +15,17 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// Run a regression matrix: kernels x profiles x modes, each cell through
-/// pull -> analyze -> patch -> config -> build -> boot (the stages the
-/// spec lists), with PASS / FAIL / SKIP, duration and reason per stage.
+/// pull -> analyze -> patch -> config -> build -> boot [-> bench] (the
+/// stages the spec lists), with PASS / FAIL / SKIP, duration and reason per
+/// stage. A bench cell measures its own image; the report divides each
+/// libos cell by the stock cell of the same kernel and profile.
 ///
 /// The spec is a TOML file (see matrices/debian.toml and docs/matrix.md):
 ///
 ///   kernels  = ["6.1.*", "6.12.*"]      # every published version; "6.1" = installed; "6.1.176-1"
 ///   profiles = ["minimal"]
 ///   modes    = ["stock", "libos"]       # and "libos+xlat"
-///   stages   = ["pull", "analyze", "patch", "config"]
+///   stages   = ["pull", "analyze", "patch", "config"]   # ... "build", "boot", "bench"
 ///
 ///   xc-convert matrix run matrices/debian.toml --out results/
 ///   xc-convert matrix report results/ --against old-results/

@@ -22,7 +22,8 @@ pub struct Args {
     pub programs: Vec<String>,
     /// Run the whole behaviour suite (probe, processes, threads, IPC, signals,
     /// memory faults, ptrace, red zone, ARCH_SET_GS, entry table and online
-    /// translation) instead of --init.
+    /// translation, seccomp filters and rseq on each entry path) instead of
+    /// --init.
     #[arg(long)]
     pub suite: bool,
     #[command(flatten)]

@@ -109,19 +109,42 @@ fn classify(id: &str, sv: Option<Verdict>, lv: Option<Verdict>, expected: &Expec
     }
 }
 
-/// A test's subtests by name; a name printed twice (clone3 prints its
-/// results so) gets ` #2`, ` #3` in order, so the n-th of each compares.
+/// A test's subtests by name, with process ids taken out (clone3 prints
+/// `[1445] Result (0) matches expectation (0)`, and the pid differs from
+/// boot to boot); a name printed twice gets ` #2`, ` #3` in order, so the
+/// n-th of each compares.
 fn subtests(t: &super::results::TestResult) -> Vec<(String, Verdict)> {
-    let mut count: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut count: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     t.subtests
         .iter()
         .map(|s| {
-            let n = count.entry(s.name.as_str()).or_default();
+            let base = without_pids(&s.name);
+            let n = count.entry(base.clone()).or_default();
             *n += 1;
-            let name = if *n == 1 { s.name.clone() } else { format!("{} #{n}", s.name) };
+            let name = if *n == 1 { base } else { format!("{base} #{n}") };
             (name, s.verdict)
         })
         .collect()
+}
+
+/// `[1445] Result` -> `[pid] Result`: every bracketed run of digits.
+fn without_pids(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut rest = name;
+    while let Some(open) = rest.find('[') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && after[digits..].starts_with(']') {
+            out.push_str("[pid]");
+            rest = &after[digits + 1..];
+        } else {
+            out.push('[');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 impl Comparison {
@@ -200,8 +223,8 @@ mod tests {
             r.tests[0].subtests = subs.iter().enumerate().map(|(i, (n, v))| SubTest { number: i as u32 + 1, name: n.to_string(), verdict: *v }).collect();
             r
         };
-        let stock = with(Mode::Stock, &[("global.pid_ns", Fail), ("TRAP.handler", Pass), ("dup", Pass), ("dup", Pass)]);
-        let libos = with(Mode::Libos, &[("global.pid_ns", Fail), ("TRAP.handler", Fail), ("dup", Pass), ("dup", Fail)]);
+        let stock = with(Mode::Stock, &[("global.pid_ns", Fail), ("TRAP.handler", Pass), ("dup", Pass), ("dup", Pass), ("[1445] Result (0)", Pass)]);
+        let libos = with(Mode::Libos, &[("global.pid_ns", Fail), ("TRAP.handler", Fail), ("dup", Pass), ("dup", Fail), ("[1444] Result (0)", Pass)]);
         let c = compare(&stock, &libos, &ExpectedDifferences::default());
         let tests: Vec<(&str, &RowClass)> = c.rows.iter().map(|r| (r.test.as_str(), &r.class)).collect();
         assert_eq!(
@@ -213,6 +236,7 @@ mod tests {
             ]
         );
         assert!(!c.passed);
+        assert_eq!(without_pids("[12] a [x] [3]"), "[pid] a [x] [pid]");
         let listed = ExpectedDifferences::parse(
             "[[difference]]\ntest = \"seccomp:seccomp_bpf/TRAP.handler\"\nallows = \"a\"\nwhy = \"b\"\n[[difference]]\ntest = \"seccomp:seccomp_bpf/dup #2\"\nallows = \"a\"\nwhy = \"b\"\n",
             std::path::Path::new("e.toml"),

@@ -492,6 +492,19 @@ mod tests {
     }
 
     #[test]
+    fn every_shipped_matrix_is_a_valid_spec() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../matrices");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            if e.path().extension().is_some_and(|x| x == "toml") {
+                load(&e.path()).unwrap_or_else(|err| panic!("{err}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 4, "{n} specs in {}", dir.display());
+    }
+
+    #[test]
     fn a_malformed_version_is_refused_naming_it() {
         let spec = parse("kernels = [\"6.1.x y\"]\n").unwrap();
         let err = cells(&spec, Path::new("s.toml"), &|_| Ok(vec![])).unwrap_err().to_string();

@@ -90,26 +90,10 @@ fn collect(dir: &Path, prefix: &str, out: &mut Vec<ExtraFile>) -> Result<(), Kse
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kselftest::build::{SelftestTest, SelftestsRecord, SuiteBuild};
 
     fn built(dir: &Path) -> BuiltSelftests {
-        let t = |n: &str, kind| SelftestTest { name: n.into(), kind };
-        BuiltSelftests {
-            dir: dir.to_owned(),
-            cache_hit: false,
-            record: SelftestsRecord {
-                schema: 1,
-                kernel_version: "6.1.192".into(),
-                tree_hash: "h".into(),
-                tree: "t".into(),
-                key: "k".into(),
-                suites: vec![SuiteBuild {
-                    name: "x86".into(),
-                    make_status: Some(0),
-                    tests: vec![t("sigreturn_64", TestKind::Elf), t("run.sh", TestKind::Script), t("gone", TestKind::NotBuilt), t("ioperm_64", TestKind::Elf)],
-                }],
-            },
-        }
+        use TestKind::*;
+        crate::kselftest::build::fixture(dir, Some(0), &[("sigreturn_64", Elf), ("run.sh", Script), ("gone", NotBuilt), ("ioperm_64", Elf)])
     }
 
     #[test]

@@ -238,33 +238,13 @@ pub fn parse_results(console: &str, built: &BuiltSelftests, timeout_secs: u64, s
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kselftest::build::{SelftestTest, SelftestsRecord, SuiteBuild};
 
     fn built() -> BuiltSelftests {
-        let t = |n: &str, kind| SelftestTest { name: n.into(), kind };
-        BuiltSelftests {
-            dir: "/x".into(),
-            cache_hit: true,
-            record: SelftestsRecord {
-                schema: 1,
-                kernel_version: "6.1.192".into(),
-                tree_hash: "h".into(),
-                tree: "t".into(),
-                key: "k".into(),
-                suites: vec![SuiteBuild {
-                    name: "x86".into(),
-                    make_status: Some(2),
-                    tests: vec![
-                        t("sigreturn_64", TestKind::Elf),
-                        t("ioperm_64", TestKind::Elf),
-                        t("amx_64", TestKind::Elf),
-                        t("slow", TestKind::Elf),
-                        t("gone", TestKind::NotBuilt),
-                        t("never", TestKind::Elf),
-                    ],
-                }],
-            },
-        }
+        use TestKind::*;
+        let tests = [("sigreturn_64", Elf), ("ioperm_64", Elf), ("amx_64", Elf), ("slow", Elf), ("gone", NotBuilt), ("never", Elf)];
+        let mut b = crate::kselftest::build::fixture(std::path::Path::new("/x"), Some(2), &tests);
+        b.cache_hit = true;
+        b
     }
 
     #[test]

@@ -378,7 +378,7 @@ pub struct PathColumnRun {
     pub what: String,
     /// The image booted.
     pub image_dir: PathBuf,
-    /// The column's command-line words (every boot also has `xc_bench.path=1`).
+    /// The column's command-line words (every boot also has `xc_bench.path=1 norandmaps`).
     pub cmdline: Vec<String>,
     /// `-cpu` of the boot.
     pub cpu_model: String,
@@ -468,6 +468,11 @@ fn run_column(ctx: &Context, req: &PathRequest, col: &PathColumn, sites: &Sites)
     };
     let mut cmdline: Vec<String> = col.cmdline.iter().map(|s| s.to_string()).collect();
     cmdline.push("xc_bench.path=1".to_owned());
+    // No address-space randomization: munmap's path depends on where the
+    // page was mapped (whether freeing it empties a PUD-level table: 96
+    // more instructions in free_pgd_range and unmap_page_range), and with
+    // a random mmap base two runs counted differently.
+    cmdline.push("norandmaps".to_owned());
     let boot = BootRequest {
         accel: req.accel,
         timeout: req.timeout,

@@ -179,7 +179,9 @@ fn full_cells_build_boot_and_bench_and_the_report_divides_libos_by_stock() {
         assert_eq!(b["iterations"], 20000);
         let rows = b["rows"].as_array().unwrap();
         assert!(rows.len() >= 6 && rows.iter().all(|r| r["ns"].as_f64().unwrap() > 0.0), "{b}");
-        assert!(Path::new(b["console_log"].as_str().unwrap()).is_file());
+        // The bench boot's files are the cell's, beside its boot/.
+        let console = Path::new(b["console_log"].as_str().unwrap());
+        assert!(console.is_file() && console.starts_with(out.join("cells").join(c["id"].as_str().unwrap()).join("bench")), "{}", console.display());
     }
     // The libos row of the Markdown table carries getppid's ratio to stock,
     // computed from the two records.

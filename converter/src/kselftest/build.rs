@@ -299,6 +299,27 @@ fn run_logged(log: &Path, cmd: &mut Command) -> Result<Option<i32>, KselftestErr
     Ok(status.code())
 }
 
+/// A built-selftests value for unit tests: one x86 suite with these tests.
+#[cfg(test)]
+pub(crate) fn fixture(dir: &Path, make_status: Option<i32>, tests: &[(&str, TestKind)]) -> BuiltSelftests {
+    BuiltSelftests {
+        dir: dir.to_owned(),
+        cache_hit: false,
+        record: SelftestsRecord {
+            schema: 1,
+            kernel_version: "6.1.192".into(),
+            tree_hash: "h".into(),
+            tree: "t".into(),
+            key: "k".into(),
+            suites: vec![SuiteBuild {
+                name: "x86".into(),
+                make_status,
+                tests: tests.iter().map(|(n, kind)| SelftestTest { name: (*n).into(), kind: *kind }).collect(),
+            }],
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,26 +346,5 @@ mod tests {
             SelftestTest { name: "functional/futex_wait".into(), kind: TestKind::Elf },
         ];
         assert_eq!(got, want);
-    }
-}
-
-/// A built-selftests value for unit tests: one x86 suite with these tests.
-#[cfg(test)]
-pub(crate) fn fixture(dir: &Path, make_status: Option<i32>, tests: &[(&str, TestKind)]) -> BuiltSelftests {
-    BuiltSelftests {
-        dir: dir.to_owned(),
-        cache_hit: false,
-        record: SelftestsRecord {
-            schema: 1,
-            kernel_version: "6.1.192".into(),
-            tree_hash: "h".into(),
-            tree: "t".into(),
-            key: "k".into(),
-            suites: vec![SuiteBuild {
-                name: "x86".into(),
-                make_status,
-                tests: tests.iter().map(|(n, kind)| SelftestTest { name: (*n).into(), kind: *kind }).collect(),
-            }],
-        },
     }
 }

@@ -273,7 +273,11 @@ fn run_stage(ctx: &Context, cell: &CellSpec, env: &CellEnv, dir: &Path, stage: S
                 cpus: 1,
                 tsc_khz: bench::tsc::pinned(cell.bench.tsc_khz, accel).map_err(|e| chain(&e))?,
             };
-            let run = bench::measure(ctx, &settings, col, &image.dir).map_err(|e| chain(&e))?;
+            let out = dir.join("bench");
+            if out.exists() {
+                std::fs::remove_dir_all(&out).map_err(|e| format!("removing the last bench's {}: {e}", out.display()))?;
+            }
+            let run = bench::measure(ctx, &settings, col, &image.dir, Some(out)).map_err(|e| chain(&e))?;
             // Every row bench knows, each a positive value, or the stage fails.
             let matrix = bench::matrix::Matrix::new(&[(col.name.to_owned(), run.output.clone())])
                 .map_err(|e| format!("{e}; console: {}", run.console_log.display()))?;

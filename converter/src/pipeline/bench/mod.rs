@@ -191,7 +191,7 @@ pub fn run(ctx: &Context, req: &BenchRequest) -> Result<BenchReport, BenchError>
             Mode::Libos => &req.libos,
         };
         ctx.status(format!("bench {}/{}: {} ({})", i + 1, COLUMNS.len(), col.name, col.what));
-        let run = measure(ctx, &req.settings, col, image_dir)?;
+        let run = measure(ctx, &req.settings, col, image_dir, None)?;
         ctx.status(format!("bench {}/{}: {} done in {:.1}s", i + 1, COLUMNS.len(), col.name, run.boot_seconds));
         configs.push(run);
     }
@@ -215,9 +215,11 @@ pub fn run(ctx: &Context, req: &BenchRequest) -> Result<BenchReport, BenchError>
     })
 }
 
-/// Boot `image_dir` as column `col` and read what xc_bench printed.
-pub fn measure(ctx: &Context, settings: &BenchSettings, col: &Column, image_dir: &Path) -> Result<ColumnRun, BenchError> {
-    let report = boot(ctx, settings, col, image_dir)?;
+/// Boot `image_dir` as column `col` and read what xc_bench printed. The
+/// console and report go to `out` (a matrix cell's own directory), else to
+/// a boot record in the cache.
+pub fn measure(ctx: &Context, settings: &BenchSettings, col: &Column, image_dir: &Path, out: Option<PathBuf>) -> Result<ColumnRun, BenchError> {
+    let report = boot(ctx, settings, col, image_dir, out)?;
     let lines = report.console.runs.iter().filter(|r| r.name == PROGRAM).flat_map(|r| r.lines.iter().map(String::as_str));
     let output = matrix::parse_guest_output(lines).map_err(|source| BenchError::Output {
         config: col.name.to_owned(),
@@ -260,7 +262,7 @@ fn check_pair(stock_dir: &Path, libos_dir: &Path) -> Result<(Manifest, Manifest)
 
 /// Boot one column with xc_bench alone; a boot that does not pass is an
 /// error naming the column.
-fn boot(ctx: &Context, req: &BenchSettings, col: &Column, image_dir: &Path) -> Result<BootReport, BenchError> {
+fn boot(ctx: &Context, req: &BenchSettings, col: &Column, image_dir: &Path, out: Option<PathBuf>) -> Result<BootReport, BenchError> {
     let mut cmdline: Vec<String> = col.cmdline.iter().map(|s| s.to_string()).collect();
     // /init runs programs without arguments; xc_bench reads this from
     // /proc/cmdline (the dot makes the kernel leave it alone).
@@ -281,6 +283,7 @@ fn boot(ctx: &Context, req: &BenchSettings, col: &Column, image_dir: &Path) -> R
         memory_mb: req.memory_mb,
         cpus: req.cpus,
         cmdline_extra: cmdline,
+        out,
         ..BootRequest::new(image_dir.to_owned(), vec![PROGRAM.to_owned()])
     };
     let report = super::boot::run(ctx, &boot).map_err(|source| BenchError::Boot { config: col.name.to_owned(), source })?;

@@ -142,22 +142,6 @@ __asm__(
 
 static int at_cpl0;
 
-/* Value of `key` in /proc/xc_libos, or -1. */
-static long libos_stat(const char *key)
-{
-	char k[64];
-	long v, found = -1;
-	FILE *f = fopen("/proc/xc_libos", "r");
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%63s %li", k, &v) == 2)
-		if (!strcmp(k, key))
-			found = v;
-	fclose(f);
-	return found;
-}
-
 static volatile sig_atomic_t sigsys_seen;
 static volatile long sigsys_nr, sigsys_arch, sigsys_errno;
 static void *volatile sigsys_addr;
@@ -235,7 +219,8 @@ static void kill_check(const char *name, long (*fn)(void))
 static void seccomp_checks(void)
 {
 	struct sigaction sa;
-	long before = libos_stat("syscalls_via_table"), after, r1, r2, r3;
+	long long before = xc_libos_value("syscalls_via_table"), after;
+	long r1, r2, r3;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_sigsys;
@@ -264,7 +249,7 @@ static void seccomp_checks(void)
 	kill_check("kill_table", xc_tab_kill);
 	/* With online ABOM on, xc_sys_errno_b's site is now a table call, and
 	 * its second run above (-ERRNO_VALUE too) went through the table. */
-	if (libos_stat("online_abom") == 1) {
+	if (xc_libos_value("online_abom") == 1) {
 		static const unsigned char call110[] = {0xff, 0x14, 0x25, 0x70, 0x03, 0x60, 0xff};
 
 		check("errno_rewritten_site", !memcmp((const void *)xc_sys_errno_b, call110, sizeof(call110)),
@@ -272,8 +257,8 @@ static void seccomp_checks(void)
 	}
 	/* The filter ran on calls that arrived through the table (the table
 	 * calls above, and the rewritten site if online ABOM is on). */
-	after = libos_stat("syscalls_via_table");
-	check("table_calls_counted", before >= 0 && after >= before + 3, "syscalls_via_table %ld -> %ld", before, after);
+	after = xc_libos_value("syscalls_via_table");
+	check("table_calls_counted", before >= 0 && after >= before + 3, "syscalls_via_table %lld -> %lld", before, after);
 }
 
 static volatile sig_atomic_t prof_seen;

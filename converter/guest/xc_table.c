@@ -181,24 +181,6 @@ __asm__(
 	"	syscall\n"
 	"	ret\n");
 
-/* Value of `key` in /proc/xc_libos, or -1 (no file or no key). */
-static long long info(const char *key)
-{
-	char line[128], k[64], v[64];
-	long long found = -1;
-	FILE *f = fopen("/proc/xc_libos", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		/* strtoull: entry_table does not fit a signed long long */
-		if (sscanf(line, "%63s %63s", k, v) == 2 && !strcmp(k, key))
-			found = (long long)strtoull(v, NULL, 0);
-	}
-	fclose(f);
-	return found;
-}
-
 static const unsigned char mov7[] = {0xb8, 110, 0, 0, 0, 0x0f, 0x05};
 static const unsigned char mov9[] = {0x48, 0xc7, 0xc0, 110, 0, 0, 0, 0x0f, 0x05};
 /* call *0xffffffffff600000+8*110: disp32 = 0xff600370 */
@@ -254,7 +236,7 @@ static void *racer(void *arg)
 static void check_race(void)
 {
 	pthread_t t[RACERS];
-	long i, bad = 0, ud = info("ud_fixups");
+	long i, bad = 0, ud = xc_libos_value("ud_fixups");
 
 	pthread_barrier_init(&race_start, NULL, RACERS);
 	for (i = 0; i < RACERS; i++)
@@ -265,7 +247,7 @@ static void check_race(void)
 	}
 	check("abom_thread_race", bad == 0,
 	      "%d threads x %d calls of one site while it is rewritten: %ld wrong results, "
-	      "ud_fixups %ld -> %lld", RACERS, RACE_CALLS, bad, ud, info("ud_fixups"));
+	      "ud_fixups %ld -> %lld", RACERS, RACE_CALLS, bad, ud, xc_libos_value("ud_fixups"));
 }
 
 static void *sleeper(void *arg)
@@ -290,19 +272,19 @@ static double now(void)
 
 static void check_info(void)
 {
-	long long f = info("features");
+	long long f = xc_libos_value("features");
 
-	check("proc_info", info("magic") == 0x424c4358 && info("abi_version") >= 1 &&
-	      (unsigned long long)info("entry_table") == TABLE && info("entry_stride") == 8 &&
-	      info("entry_slots") == 512 && f >= 0 && (f & 3) == 3,
+	check("proc_info", xc_libos_value("magic") == 0x424c4358 && xc_libos_value("abi_version") >= 1 &&
+	      (unsigned long long)xc_libos_value("entry_table") == TABLE && xc_libos_value("entry_stride") == 8 &&
+	      xc_libos_value("entry_slots") == 512 && f >= 0 && (f & 3) == 3,
 	      "magic=%#llx entry_table=%#llx stride=%lld slots=%lld features=%#llx",
-	      info("magic"), info("entry_table"), info("entry_stride"), info("entry_slots"), f);
+	      xc_libos_value("magic"), xc_libos_value("entry_table"), xc_libos_value("entry_stride"), xc_libos_value("entry_slots"), f);
 }
 
 static void check_calls(void)
 {
 	static const char msg[] = "xc_table: write through the table\n";
-	long before = info("syscalls_via_table"), a, b, w;
+	long before = xc_libos_value("syscalls_via_table"), a, b, w;
 	struct utsname u;
 	unsigned long r11;
 	int i;
@@ -324,14 +306,14 @@ static void check_calls(void)
 	check("r11_flags", (r11 & 0x200) && !(r11 & 0x400), "R11=%#lx (IF set, DF clear)", r11);
 	for (i = 0; i < 1000; i++)
 		xc_tab3(__NR_getppid, 0, 0, 0);
-	a = info("syscalls_via_table");
+	a = xc_libos_value("syscalls_via_table");
 	check("table_counter", before >= 0 && a - before >= 1000,
 	      "syscalls_via_table %ld -> %ld after 1000+ table calls", before, a);
 }
 
 static void check_restarts(void)
 {
-	long restarts = info("table_restarts");
+	long restarts = xc_libos_value("table_restarts");
 	struct sigaction sa;
 	int p[2], st;
 	pid_t c;
@@ -377,8 +359,8 @@ static void check_restarts(void)
 	kill(c, SIGCONT);
 	st = wait_for(c);
 	check("restart_block", exited_ok(st), "nanosleep across SIGSTOP/SIGCONT: child %s", status_str(st));
-	check("restart_counter", info("table_restarts") - restarts >= 2,
-	      "table_restarts %ld -> %lld", restarts, info("table_restarts"));
+	check("restart_counter", xc_libos_value("table_restarts") - restarts >= 2,
+	      "table_restarts %ld -> %lld", restarts, xc_libos_value("table_restarts"));
 }
 
 static void check_singlestep(void)
@@ -421,7 +403,7 @@ static void check_singlestep(void)
  */
 static void check_abom(int on, int offline)
 {
-	long done = info("abom_sites_translated"), skipped = info("abom_sites_skipped"), r;
+	long done = xc_libos_value("abom_sites_translated"), skipped = xc_libos_value("abom_sites_skipped"), r;
 	int any = on || offline;
 	pthread_t t;
 
@@ -445,8 +427,8 @@ static void check_abom(int on, int offline)
 	      "getpid via a jump to the old syscall returned %ld (pid %d) bytes=[%s]",
 	      r, getpid(), hex(xc_ud_site_at, 7));
 	if (on && !offline)
-		check("abom_counter", info("abom_sites_translated") - done >= 4,
-		      "abom_sites_translated %ld -> %lld", done, info("abom_sites_translated"));
+		check("abom_counter", xc_libos_value("abom_sites_translated") - done >= 4,
+		      "abom_sites_translated %ld -> %lld", done, xc_libos_value("abom_sites_translated"));
 	/* with a second thread only single-word stores are allowed */
 	if (pthread_create(&t, NULL, sleeper, NULL)) {
 		check("abom_threads", 0, "pthread_create failed");
@@ -457,8 +439,8 @@ static void check_abom(int on, int offline)
 	check_site("abom_page_cross", xc_site_page, xc_site_page_at, mov7, offline ? call7 : NULL, 7);
 	check_race();
 	if (on && !offline)
-		check("abom_skipped_counter", info("abom_sites_skipped") - skipped >= 2,
-		      "abom_sites_skipped %ld -> %lld", skipped, info("abom_sites_skipped"));
+		check("abom_skipped_counter", xc_libos_value("abom_sites_skipped") - skipped >= 2,
+		      "abom_sites_skipped %ld -> %lld", skipped, xc_libos_value("abom_sites_skipped"));
 }
 
 static void table_call(void)
@@ -473,7 +455,7 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	xc_start_watchdog(120);
 	if ((read_cs() & 3) == 0) {
-		long on = info("online_abom");
+		long on = xc_libos_value("online_abom");
 		int offline = !memcmp(xc_site_never_at, call7, 7);
 
 		check_info();

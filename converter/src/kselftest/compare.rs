@@ -3,7 +3,7 @@
 //! `kselftest-expected.toml` lists it with its reason.
 
 use super::expected::ExpectedDifferences;
-use super::results::{KselftestReport, Verdict};
+use super::results::{KselftestReport, TestResult, Verdict};
 use serde::Serialize;
 
 /// What a row means.
@@ -56,9 +56,7 @@ pub struct Comparison {
 /// that is a regression too. Subtest rows are shown only where the two
 /// kernels differ, so the table stays one screen per suite.
 pub fn compare(stock: &KselftestReport, libos: &KselftestReport, expected: &ExpectedDifferences) -> Comparison {
-    let mut ids: Vec<String> = stock.tests.iter().chain(&libos.tests).map(|t| t.id()).collect();
-    let mut seen = std::collections::HashSet::new();
-    ids.retain(|i| seen.insert(i.clone()));
+    let ids = unique_in_order(stock.tests.iter().chain(&libos.tests).map(|t| t.id()));
     let find = |r: &KselftestReport, id: &str| r.tests.iter().find(|t| t.id() == id).cloned();
     let mut rows = Vec::new();
     let mut used = std::collections::HashSet::new();
@@ -70,20 +68,7 @@ pub fn compare(stock: &KselftestReport, libos: &KselftestReport, expected: &Expe
         let libos_reason = l.as_ref().map(|t| t.reason.clone()).unwrap_or_default();
         rows.push(Row { test: id.clone(), stock: sv, libos: lv, libos_reason, class });
         if let (Some(s), Some(l)) = (&s, &l) {
-            let (ss, ls) = (subtests(s), subtests(l));
-            let mut names: Vec<&String> = ss.iter().chain(&ls).map(|(n, _)| n).collect();
-            let mut seen = std::collections::HashSet::new();
-            names.retain(|n| seen.insert(*n));
-            for name in names {
-                let get = |v: &[(String, Verdict)]| v.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
-                let (sv, lv) = (get(&ss), get(&ls));
-                if sv == lv {
-                    continue;
-                }
-                let sub = format!("{id}/{name}");
-                let class = classify(&sub, sv, lv, expected, &mut used);
-                rows.push(Row { test: sub, stock: sv, libos: lv, libos_reason: String::new(), class });
-            }
+            rows.extend(subtest_rows(&id, s, l, expected, &mut used));
         }
     }
     let unused_expected = expected.differences.iter().map(|d| d.test.clone()).filter(|t| !used.contains(t)).collect();
@@ -91,6 +76,28 @@ pub fn compare(stock: &KselftestReport, libos: &KselftestReport, expected: &Expe
     let kernel_problems: Vec<String> = stock.kernel_problems.iter().map(|p| format!("stock: {p}")).chain(libos.kernel_problems.iter().map(|p| format!("libos: {p}"))).collect();
     let passed = regressions == 0 && kernel_problems.is_empty();
     Comparison { kernel_version: libos.kernel_version.clone(), rows, unused_expected, regressions, kernel_problems, passed }
+}
+
+/// One row per subtest of test `id` whose verdicts differ between the runs.
+fn subtest_rows(id: &str, stock: &TestResult, libos: &TestResult, expected: &ExpectedDifferences, used: &mut std::collections::HashSet<String>) -> Vec<Row> {
+    let (ss, ls) = (subtests(stock), subtests(libos));
+    let get = |v: &[(String, Verdict)], name: &str| v.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+    let mut rows = Vec::new();
+    for name in unique_in_order(ss.iter().chain(&ls).map(|(n, _)| n.clone())) {
+        let (sv, lv) = (get(&ss, &name), get(&ls, &name));
+        if sv != lv {
+            let sub = format!("{id}/{name}");
+            let class = classify(&sub, sv, lv, expected, used);
+            rows.push(Row { test: sub, stock: sv, libos: lv, libos_reason: String::new(), class });
+        }
+    }
+    rows
+}
+
+/// Each item once, in the order first seen.
+fn unique_in_order(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    items.filter(|i| seen.insert(i.clone())).collect()
 }
 
 fn classify(id: &str, sv: Option<Verdict>, lv: Option<Verdict>, expected: &ExpectedDifferences, used: &mut std::collections::HashSet<String>) -> RowClass {
@@ -113,7 +120,7 @@ fn classify(id: &str, sv: Option<Verdict>, lv: Option<Verdict>, expected: &Expec
 /// `[1445] Result (0) matches expectation (0)`, and the pid differs from
 /// boot to boot); a name printed twice gets ` #2`, ` #3` in order, so the
 /// n-th of each compares.
-fn subtests(t: &super::results::TestResult) -> Vec<(String, Verdict)> {
+fn subtests(t: &TestResult) -> Vec<(String, Verdict)> {
     let mut count: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     t.subtests
         .iter()

@@ -244,7 +244,7 @@ fn run_stage(ctx: &Context, cell: &CellSpec, env: &CellEnv, dir: &Path, stage: S
                 std::fs::remove_dir_all(&out).map_err(|e| format!("removing the last boot's {}: {e}", out.display()))?;
             }
             let req = boot::BootRequest {
-                accel: accel(cell),
+                accel: cell.boot.accel(),
                 timeout: std::time::Duration::from_secs(cell.boot.timeout),
                 memory_mb: cell.boot.memory_mib,
                 out: Some(out),
@@ -263,7 +263,7 @@ fn run_stage(ctx: &Context, cell: &CellSpec, env: &CellEnv, dir: &Path, stage: S
         StageName::Bench => {
             use crate::pipeline::bench;
             let image = flow.image.as_ref().ok_or("no image")?;
-            let accel = accel(cell);
+            let accel = cell.boot.accel();
             let col = bench::default_column(cell.mode.image_mode());
             let settings = bench::BenchSettings {
                 iterations: cell.bench.iterations,
@@ -294,14 +294,6 @@ fn run_stage(ctx: &Context, cell: &CellSpec, env: &CellEnv, dir: &Path, stage: S
             });
             Ok(Done::Pass(Some(note)))
         }
-    }
-}
-
-fn accel(cell: &CellSpec) -> crate::qemu::Accel {
-    if cell.boot.accel == "kvm" {
-        crate::qemu::Accel::Kvm
-    } else {
-        crate::qemu::Accel::Tcg
     }
 }
 

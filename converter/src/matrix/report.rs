@@ -215,6 +215,13 @@ fn bench_rows(report: &MatrixReport) -> Vec<String> {
     names
 }
 
+/// What the bench values are (TCG: costs of the emulator), from the first
+/// cell that ran bench.
+fn bench_note(report: &MatrixReport) -> String {
+    let accel = report.cells.iter().find_map(|c| c.results.bench.as_ref()).map(|b| b.accel.as_str()).unwrap_or_default();
+    crate::pipeline::bench::accel_note(accel)
+}
+
 /// ns per operation per cell that ran bench, with the ratio to the stock
 /// cell of its kernel and profile; empty when no cell ran bench.
 fn bench_markdown(report: &MatrixReport) -> String {
@@ -222,10 +229,9 @@ fn bench_markdown(report: &MatrixReport) -> String {
     if names.is_empty() {
         return String::new();
     }
-    let accel = report.cells.iter().find_map(|c| c.results.bench.as_ref()).map(|b| b.accel.clone()).unwrap_or_default();
     let mut s = format!(
         "\n## bench: ns per operation (ratio to the stock cell of the same kernel and profile)\n\n{}\n\n| kernel | profile | mode | column | {} |\n|---|---|---|---|{}\n",
-        crate::pipeline::bench::accel_note(&accel),
+        bench_note(report),
         names.join(" | "),
         "---|".repeat(names.len())
     );
@@ -296,8 +302,7 @@ pub fn page(report: &MatrixReport, out: &Path) -> String {
     if names.is_empty() {
         figures.push_str("<h2>bench ratios</h2>\n<p>No cell ran the bench stage (add \"bench\" to the spec's stages).</p>\n");
     } else {
-        let accel = report.cells.iter().find_map(|c| c.results.bench.as_ref()).map(|b| b.accel.clone()).unwrap_or_default();
-        figures.push_str(&format!("<h2>bench ratios: libos / stock of the same kernel and profile</h2>\n<p>{}</p>\n", esc(&crate::pipeline::bench::accel_note(&accel))));
+        figures.push_str(&format!("<h2>bench ratios: libos / stock of the same kernel and profile</h2>\n<p>{}</p>\n", esc(&bench_note(report))));
         for n in &names {
             let svg = plot(report, "x stock", |r| bench_ratio(report, r, n));
             figures.push_str(&format!("<h3>{}</h3>\n{}\n", esc(n), svg.unwrap_or_else(|| "<p>No libos cell has a stock cell to compare with.</p>".into())));

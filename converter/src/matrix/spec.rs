@@ -230,6 +230,17 @@ pub struct BootSettings {
     pub accel: String,
 }
 
+impl BootSettings {
+    /// The accelerator (`check` has refused anything but tcg and kvm).
+    pub fn accel(&self) -> crate::qemu::Accel {
+        if self.accel == "kvm" {
+            crate::qemu::Accel::Kvm
+        } else {
+            crate::qemu::Accel::Tcg
+        }
+    }
+}
+
 impl Default for BootSettings {
     fn default() -> Self {
         Self { timeout: default_timeout(), memory_mib: default_memory(), accel: default_accel() }

@@ -7,7 +7,8 @@
  *
  * On a libOS kernel (CPL 0): /proc/xc_libos describes the table as
  * pv-interface says; `call *0xffffffffff600000+8*nr` behaves like
- * `mov $nr,%eax; syscall` (result, DF masked, R11, -ENOSYS, counters);
+ * `mov $nr,%eax; syscall` (result, DF masked, R11, -ENOSYS, counters,
+ * every register SYSCALL keeps, in the caller and in a child forked by one);
  * restarts after a signal redo the call (SA_RESTART and restart_syscall);
  * single-stepping across the call stops after it and never in the kernel.
  * With online ABOM on (the default; `xc_abom=off` turns it off) the sites
@@ -51,6 +52,9 @@ long xc_tab3(long nr, long a1, long a2, long a3);
 long xc_tab_uname_df(struct utsname *u);
 /* getppid through the table; returns R11 after the call */
 unsigned long xc_tab_r11(void);
+/* call *TABLE(,nr,8) with every register the SYSCALL ABI keeps set to a
+ * pattern (xc_reg_pattern); stores them after the call into out[12] */
+long xc_tab_regs(long nr, unsigned long *out);
 /* single-step bodies */
 void xc_sstep_table(void);
 extern const char xc_sstep_after[];
@@ -78,6 +82,50 @@ __asm__(
 	"	std\n"
 	"	call *0xffffffffff600000+8*63\n"
 	"	cld\n"
+	"	ret\n"
+	".globl xc_tab_regs\n"
+	"xc_tab_regs:\n"
+	"	push %rbx\n"
+	"	push %rbp\n"
+	"	push %r12\n"
+	"	push %r13\n"
+	"	push %r14\n"
+	"	push %r15\n"
+	"	push %rsi\n"
+	"	mov %rdi, %rax\n"
+	"	movabs $0x1b1b1b1b1b1b1b1b, %rbx\n"
+	"	movabs $0x2b2b2b2b2b2b2b2b, %rbp\n"
+	"	movabs $0x3c3c3c3c3c3c3c3c, %r12\n"
+	"	movabs $0x4d4d4d4d4d4d4d4d, %r13\n"
+	"	movabs $0x5e5e5e5e5e5e5e5e, %r14\n"
+	"	movabs $0x6f6f6f6f6f6f6f6f, %r15\n"
+	"	movabs $0x7a7a7a7a7a7a7a7a, %rdi\n"
+	"	movabs $0x8a8a8a8a8a8a8a8a, %rsi\n"
+	"	movabs $0x9a9a9a9a9a9a9a9a, %rdx\n"
+	"	movabs $0xa1a1a1a1a1a1a1a1, %r10\n"
+	"	movabs $0xb2b2b2b2b2b2b2b2, %r8\n"
+	"	movabs $0xc3c3c3c3c3c3c3c3, %r9\n"
+	"	call *0xffffffffff600000(,%rax,8)\n"
+	"	xchg %rax, (%rsp)\n"
+	"	mov %rbx, 0(%rax)\n"
+	"	mov %rbp, 8(%rax)\n"
+	"	mov %r12, 16(%rax)\n"
+	"	mov %r13, 24(%rax)\n"
+	"	mov %r14, 32(%rax)\n"
+	"	mov %r15, 40(%rax)\n"
+	"	mov %rdi, 48(%rax)\n"
+	"	mov %rsi, 56(%rax)\n"
+	"	mov %rdx, 64(%rax)\n"
+	"	mov %r10, 72(%rax)\n"
+	"	mov %r8, 80(%rax)\n"
+	"	mov %r9, 88(%rax)\n"
+	"	pop %rax\n"
+	"	pop %r15\n"
+	"	pop %r14\n"
+	"	pop %r13\n"
+	"	pop %r12\n"
+	"	pop %rbp\n"
+	"	pop %rbx\n"
 	"	ret\n"
 	".globl xc_tab_r11\n"
 	"xc_tab_r11:\n"
@@ -281,6 +329,57 @@ static void check_info(void)
 	      xc_libos_value("magic"), xc_libos_value("entry_table"), xc_libos_value("entry_stride"), xc_libos_value("entry_slots"), f);
 }
 
+/* What xc_tab_regs loads: the bytes say which register (1b = rbx ...) */
+static const unsigned long xc_reg_pattern[12] = {
+	0x1b1b1b1b1b1b1b1bUL, 0x2b2b2b2b2b2b2b2bUL, 0x3c3c3c3c3c3c3c3cUL, 0x4d4d4d4d4d4d4d4dUL,
+	0x5e5e5e5e5e5e5e5eUL, 0x6f6f6f6f6f6f6f6fUL, 0x7a7a7a7a7a7a7a7aUL, 0x8a8a8a8a8a8a8a8aUL,
+	0x9a9a9a9a9a9a9a9aUL, 0xa1a1a1a1a1a1a1a1UL, 0xb2b2b2b2b2b2b2b2UL, 0xc3c3c3c3c3c3c3c3UL,
+};
+static const char *const xc_reg_names[12] = {
+	"rbx", "rbp", "r12", "r13", "r14", "r15", "rdi", "rsi", "rdx", "r10", "r8", "r9",
+};
+
+/* The first register a table call did not keep, or NULL */
+static const char *changed_register(const unsigned long *out)
+{
+	for (int i = 0; i < 12; i++)
+		if (out[i] != xc_reg_pattern[i])
+			return xc_reg_names[i];
+	return NULL;
+}
+
+/*
+ * A table call keeps every register SYSCALL keeps: the short path of the
+ * libOS kernel does not pop RBX, RBP and R12-R15 (the C code preserved
+ * them), so check them, the argument registers, and a fork through the
+ * table, whose child gets its registers from the pt_regs the entry built.
+ */
+static void check_registers(void)
+{
+	unsigned long out[12];
+	const char *bad;
+	long r;
+	int st;
+
+	memset(out, 0, sizeof(out));
+	r = xc_tab_regs(__NR_getppid, out);
+	bad = changed_register(out);
+	check("registers_kept", r == getppid() && !bad, "getppid returned %ld; %s changed", r,
+	      bad ? bad : "nothing");
+	memset(out, 0, sizeof(out));
+	r = xc_tab_regs(__NR_fork, out);
+	if (r == 0)
+		_exit(changed_register(out) ? 3 : 0);
+	if (r < 0) {
+		check("fork_registers", 0, "fork through the table returned %ld", r);
+		return;
+	}
+	bad = changed_register(out);
+	waitpid(r, &st, 0);
+	check("fork_registers", !bad && exited_ok(st), "parent: %s changed; child: %s",
+	      bad ? bad : "nothing", status_str(st));
+}
+
 static void check_calls(void)
 {
 	static const char msg[] = "xc_table: write through the table\n";
@@ -460,6 +559,7 @@ int main(void)
 
 		check_info();
 		check_calls();
+		check_registers();
 		check_restarts();
 		check_singlestep();
 		check("online_abom_known", on == 0 || on == 1, "online_abom %ld", on);

@@ -20,6 +20,7 @@ pub mod patch;
 pub mod pipeline;
 pub mod profile;
 pub mod qemu;
+pub mod shell;
 pub mod source;
 pub mod ui;
 pub mod abom;

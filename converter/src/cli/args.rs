@@ -3,7 +3,6 @@
 //! to run a VM (accelerator, memory, timeout, CPUs). Each group turns into
 //! the pipeline's typed request, and back into the flags that reproduce it.
 
-pub use super::source_args::shell_quote;
 use super::source_args::SourceArgs;
 use crate::pipeline::build::Mode;
 use crate::pipeline::image::{ImageSpec, ProfileRef};
@@ -67,7 +66,7 @@ pub fn reproduce_line(command: &str, spec: &ImageSpec) -> String {
     let mut s = format!("xc-convert {command}");
     for w in image_flags(spec) {
         s.push(' ');
-        s.push_str(&shell_quote(&w));
+        s.push_str(&crate::shell::quote(&w));
     }
     s
 }

@@ -254,7 +254,7 @@ fn run_cell(s: &Session, a: &CellArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| schedule::machine().0)
         .max(1);
     let binary = std::env::current_exe()?;
-    let reproducer = executor::cell_command(&binary, &cache, &spec_path, &c.id, &out).iter().map(|w| super::args::shell_quote(w)).collect::<Vec<_>>().join(" ");
+    let reproducer = crate::shell::join(&executor::cell_command(&binary, &cache, &spec_path, &c.id, &out));
     let env = cell::CellEnv { jobs, engine: a.engine_name.clone(), reproducer };
     let record = cell::run(&s.ctx, c, &env, &out, &|st| s.status(format!("{}: {}", c.id, st.name())))?;
     super::emit(&s.ui, &record, &summary_line(&record));

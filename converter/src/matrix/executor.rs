@@ -111,7 +111,7 @@ impl Executor for Local<'_> {
     }
 
     fn run(&self, req: &Request) -> Result<Submitted, ExecError> {
-        let line = |c: &CellSpec| shell_line(&cell_command(&self.binary, req.cache, req.spec, &c.id, req.out));
+        let line = |c: &CellSpec| crate::shell::join(&cell_command(&self.binary, req.cache, req.spec, &c.id, req.out));
         schedule::run_local(self.ctx, req.cells, req.slots, req.out, &line, self.progress)?;
         Ok(Submitted::Done)
     }
@@ -148,10 +148,10 @@ impl Executor for Slurm {
         let mut cmd = cell_command(&self.binary, req.cache, req.spec, "\"$id\"", req.out);
         cmd.push("--engine-name".into());
         cmd.push("slurm".into());
-        let quoted: Vec<String> = cmd.iter().map(|w| if w == "\"$id\"" { w.clone() } else { crate::cli::args::shell_quote(w) }).collect();
+        let quoted: Vec<String> = cmd.iter().map(|w| if w == "\"$id\"" { w.clone() } else { crate::shell::quote(w) }).collect();
         let script = format!(
             "#!/bin/sh\n# One matrix cell per array task (written by xc-convert matrix run --engine slurm).\nid=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" {})\nexec {}\n",
-            crate::cli::args::shell_quote(&list.display().to_string()),
+            crate::shell::quote(&list.display().to_string()),
             quoted.join(" ")
         );
         let script_path = dir.join("cell.sh");
@@ -191,6 +191,3 @@ impl Executor for Slurm {
     }
 }
 
-fn shell_line(words: &[String]) -> String {
-    words.iter().map(|w| crate::cli::args::shell_quote(w)).collect::<Vec<_>>().join(" ")
-}

@@ -162,7 +162,7 @@ pub fn command_line(cfg: &QemuConfig) -> Vec<String> {
 pub fn run(cfg: &QemuConfig, on_line: &mut dyn FnMut(&str)) -> Result<RunOutcome, QemuError> {
     check_inputs(cfg)?;
     let argv = command_line(cfg);
-    let command = shell_words(&argv);
+    let command = crate::shell::join(&argv);
     let mut log = File::create(&cfg.console_log)
         .map_err(|source| QemuError::ConsoleLog { path: cfg.console_log.clone(), source })?;
 
@@ -283,21 +283,6 @@ fn kill(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// Render argv as a copy-pasteable shell command.
-fn shell_words(argv: &[String]) -> String {
-    argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
-}
-
-fn shell_quote(arg: &str) -> String {
-    let plain = !arg.is_empty()
-        && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
-    if plain {
-        arg.to_owned()
-    } else {
-        format!("'{}'", arg.replace('\'', r"'\''"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,13 +326,6 @@ mod tests {
         assert!(!append.contains("oops=panic"));
         cfg.accel = Accel::Kvm;
         assert!(command_line(&cfg).join(" ").contains("-accel kvm -cpu host"));
-    }
-
-    #[test]
-    fn shell_quoting_round_trips_spaces() {
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote("-m"), "-m");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! come from QEMU TCG on a shared machine (docs/bench.md).
 
 use std::path::Path;
-use xc_tests::{heavy, shared_cache, xc};
+use xc_tests::{heavy, shared_cache, xc, PROFILE};
 
 const CONFIGS: [&str; 4] = ["stock", "stock-nomitig", "libos", "libos+xlat"];
 const ROWS: [&str; 6] = ["getppid", "pipe_write_read_1B", "pipe_pingpong", "futex_wake_wait", "mmap_munmap_page", "fork_exit_wait"];
@@ -20,10 +20,10 @@ fn bench_6_1_reports_every_row_for_every_configuration() {
     let _lock = heavy();
     let cache = shared_cache();
     // Small: each row a few ms of guest time; enough to run every loop.
-    let r = xc(&cache, &["--json", "bench", "--kernel", "6.1", "--profile", "minimal", "--iterations", "4000"]).expect_code(0);
+    let r = xc(&cache, &["--json", "bench", "--kernel", "6.1", "--profile", PROFILE, "--iterations", "4000"]).expect_code(0);
     let v = r.json();
     assert!(v["kernel_version"].as_str().unwrap().starts_with("6.1."), "{v:#}");
-    assert_eq!(v["profile"], "minimal");
+    assert_eq!(v["profile"], PROFILE);
     assert_eq!(v["accel"], "tcg");
     assert_eq!(v["iterations"], 4000);
     assert_eq!(v["baseline"], "stock");
@@ -89,7 +89,7 @@ const PATH_ROWS: [&str; 7] = ["getppid", "pipe_write_1B", "pipe_read_1B", "futex
 fn bench_path_6_1_counts_every_row_and_two_runs_agree() {
     let _lock = heavy();
     let cache = shared_cache();
-    let args = ["--json", "bench", "--path", "--kernel", "6.1", "--profile", "minimal"];
+    let args = ["--json", "bench", "--path", "--kernel", "6.1", "--profile", PROFILE];
     let first = xc(&cache, &args).expect_code(0).json();
     let v = &first;
     assert_eq!(v["mode"], "path");

@@ -12,12 +12,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use xc_tests::images::{self, BadImage, Form, TestImage};
 use xc_tests::container::{ctrl_c, free_port, redis_cli};
-use xc_tests::{binary, heavy, shared_cache, xc};
+use xc_tests::{binary, heavy, shared_cache, xc, PROFILE};
 
-const LIBOS: &[&str] = &["--kernel", "6.1", "--profile", "container", "--mode", "libos"];
-const STOCK: &[&str] = &["--kernel", "6.1", "--profile", "container", "--mode", "stock"];
+const LIBOS: &[&str] = &["--kernel", "6.1", "--profile", PROFILE, "--mode", "libos"];
+const STOCK: &[&str] = &["--kernel", "6.1", "--profile", PROFILE, "--mode", "stock"];
 /// 6.12's libos kernel: the container-smp image libos_pipeline also boots.
-const LIBOS_6_12: &[&str] = &["--kernel", "6.12", "--profile", "container-smp", "--mode", "libos"];
+const LIBOS_6_12: &[&str] = &["--kernel", "6.12", "--profile", PROFILE, "--mode", "libos"];
 
 /// `wrap IMAGE` on `kernel`; the wrapped directory (wrap's last line).
 fn wrap(image: &Path, kernel: &[&str]) -> PathBuf {

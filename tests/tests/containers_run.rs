@@ -12,9 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use xc_tests::container::{ctrl_c, free_port, redis_cli};
-use xc_tests::{binary, heavy, host_rootfs, shared_cache, xc};
+use xc_tests::{binary, heavy, host_rootfs, shared_cache, xc, PROFILE};
 
-const KERNEL: &[&str] = &["--kernel", "6.1", "--profile", "container", "--mode", "libos"];
+const KERNEL: &[&str] = &["--kernel", "6.1", "--profile", PROFILE, "--mode", "libos"];
 
 /// Wrap the rootfs `build` makes (in a temporary directory) with `spec`;
 /// the wrapped directory is content-addressed, so the same rootfs and spec

@@ -3,13 +3,13 @@
 //! One boot per image runs every suite; the selftests are built once per
 //! tree (a cache entry), so the second run of a test is boots only.
 //!
-//! Images: the minimal profile (6.1 stock and libos, 6.12 stock are built
-//! by the other suites anyway; 6.12 minimal libos is the packages test's
-//! upgrade target, so this file adds no kernel).
+//! Images: the suite's one profile (`xc_tests::PROFILE`), booted on one CPU;
+//! every other real-kernel test builds the same four, so this file adds no
+//! kernel.
 
 use serde_json::Value;
 use std::path::Path;
-use xc_tests::{heavy, shared_cache, xc};
+use xc_tests::{heavy, shared_cache, xc, PROFILE};
 
 /// Per-test timeout: long enough for the slowest selected test under TCG.
 const TEST_TIMEOUT: &str = "90";
@@ -40,7 +40,7 @@ const SKIP: &[&str] = &[
 
 fn image(series: &str, mode: &str) -> String {
     let cache = shared_cache();
-    let b = xc(&cache, &["--json", "build", "--kernel", series, "--profile", "minimal", "--mode", mode]).expect_code(0).json();
+    let b = xc(&cache, &["--json", "build", "--kernel", series, "--profile", PROFILE, "--mode", mode]).expect_code(0).json();
     b["output_dir"].as_str().unwrap().to_string()
 }
 

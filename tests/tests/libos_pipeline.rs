@@ -2,7 +2,7 @@
 //! kernels, build them, boot them, and run the behaviour suite.
 
 use std::path::{Path, PathBuf};
-use xc_tests::{heavy, shared_cache, xc};
+use xc_tests::{heavy, shared_cache, xc, PROFILE};
 
 /// Copy just the files the series touches from the pristine tree into `dir`,
 /// apply the series there with `tool`, and compare every touched file with
@@ -134,19 +134,18 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+// Both series on two CPUs with KASLR: per-CPU IST stacks on the second
+// CPU, threads of one process running (and rewriting) the same code on
+// different CPUs, and the entry table's pointers after relocation.
+
 #[test]
-fn libos_6_1_converts_builds_and_passes_the_behaviour_suite() {
-    libos("6.1", "minimal", "1");
+fn libos_6_1_smp_converts_builds_and_passes_the_behaviour_suite() {
+    libos("6.1", PROFILE, "2");
 }
 
-/// 6.12 on two CPUs with KASLR: per-CPU IST stacks on the second CPU,
-/// threads of one process running (and rewriting) the same code on
-/// different CPUs, and the entry table's pointers after relocation.
 #[test]
 fn libos_6_12_smp_converts_builds_and_passes_the_behaviour_suite() {
-    // container-smp = container + smp: the same kernel serves the 6.12
-    // container tests (containers_oci.rs), so CI builds it once.
-    libos("6.12", "container-smp", "2");
+    libos("6.12", PROFILE, "2");
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use xc_tests::{fake_profiles, fake_tree, heavy, shared_cache, workspace, xc, xc_env};
+use xc_tests::{fake_profiles, fake_tree, heavy, shared_cache, workspace, xc, xc_env, PROFILE};
 
 /// A spec over the fake tree: stock builds, libos fails analyze (the fake
 /// tree has none of the files the patch set edits).
@@ -153,8 +153,8 @@ fn the_ci_matrix_configures_two_point_releases_without_compiling() {
     }
 }
 
-/// Full cells on real kernels: 6.1 minimal stock and libos (the images
-/// stock_pipeline and libos_pipeline build, so no compile here) through
+/// Full cells on real kernels: 6.1 stock and libos of the suite's profile
+/// (the images every real-kernel test shares, so no compile of its own) through
 /// build, boot and bench. Each bench cell measures its own image; the
 /// report divides libos by stock and plots the ratio per row.
 #[test]
@@ -163,7 +163,7 @@ fn full_cells_build_boot_and_bench_and_the_report_divides_libos_by_stock() {
     let tmp = tempfile::tempdir().unwrap();
     let (spec, out) = (tmp.path().join("bench.toml"), tmp.path().join("out"));
     // Few iterations: the test checks the stage and the report, not the values.
-    std::fs::write(&spec, "kernels = [\"6.1\"]\nprofiles = [\"minimal\"]\nmodes = [\"stock\", \"libos\"]\nstages = [\"pull\", \"analyze\", \"patch\", \"config\", \"build\", \"boot\", \"bench\"]\n[bench]\niterations = 20000\n").unwrap();
+    std::fs::write(&spec, format!("kernels = [\"6.1\"]\nprofiles = [\"{PROFILE}\"]\nmodes = [\"stock\", \"libos\"]\nstages = [\"pull\", \"analyze\", \"patch\", \"config\", \"build\", \"boot\", \"bench\"]\n[bench]\niterations = 20000\n")).unwrap();
     let r = xc(&shared_cache(), &["--json", "matrix", "run", spec.to_str().unwrap(), "--out", out.to_str().unwrap()]).expect_code(0);
     assert_eq!(r.json()["pass"], 2, "{}", r.stderr);
     let report = read_json(&out.join("matrix.json"));

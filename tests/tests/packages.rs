@@ -4,14 +4,12 @@
 //! 6.1 to a 6.12 build of one profile; lintian on each; purge leaves no file.
 //! Plus the QEMU line written beside every image, booted.
 //!
-//! Images: the minimal profile throughout (6.1 stock and libos and 6.12
-//! stock are stock_pipeline's and libos_pipeline's; 6.12 minimal libos is
-//! the one this file adds, and the kselftest comparison boots it too), and
-//! the 6.1 container libos image of the container tests for bad input.
+//! Images: the suite's one profile (`xc_tests::PROFILE`) throughout: the
+//! four images every real-kernel test shares, so this file adds no kernel.
 
 use std::path::{Path, PathBuf};
 use xc_tests::chroot::Root;
-use xc_tests::{heavy, shared_cache, xc};
+use xc_tests::{heavy, shared_cache, xc, PROFILE};
 
 fn image(kernel: &str, profile: &str, mode: &str) -> PathBuf {
     let r = xc(&shared_cache(), &["build", "--kernel", kernel, "--profile", profile, "--mode", mode]).expect_code(0);
@@ -51,9 +49,9 @@ fn stock_packages_of_6_1_and_6_12_install_into_boot_and_purge_without_a_trace() 
     let out = tempfile::tempdir().unwrap();
     let root = Root::new();
     for series in ["6.1", "6.12"] {
-        let img = image(series, "minimal", "stock");
+        let img = image(series, PROFILE, "stock");
         let krel = release(&img);
-        assert!(krel.starts_with(series) && krel.ends_with("-xc-stock-minimal"), "{krel}");
+        assert!(krel.starts_with(series) && krel.ends_with(&format!("-xc-stock-{PROFILE}")), "{krel}");
         let (v, deb) = package(&shared_cache(), &img, out.path());
         let name = format!("linux-image-{krel}");
         assert_eq!(v["record"]["packages"][0]["name"], name.as_str());
@@ -83,11 +81,11 @@ fn stock_packages_of_6_1_and_6_12_install_into_boot_and_purge_without_a_trace() 
 fn the_libos_guest_package_upgrades_from_6_1_to_6_12_and_purges_without_a_trace() {
     let _lock = heavy();
     let out = tempfile::tempdir().unwrap();
-    let old_img = image("6.1", "minimal", "libos");
-    let new_img = image("6.12", "minimal", "libos");
+    let old_img = image("6.1", PROFILE, "libos");
+    let new_img = image("6.12", PROFILE, "libos");
     let (_, old) = package(&shared_cache(), &old_img, out.path());
     let (_, new) = package(&shared_cache(), &new_img, out.path());
-    let name = "xc-libos-kernel-minimal";
+    let name = format!("xc-libos-kernel-{PROFILE}");
     assert_eq!(field(&old, "Package"), name);
     assert_eq!(field(&new, "Package"), name);
     assert!(field(&old, "Description").contains("not a kernel for this machine"));
@@ -109,21 +107,21 @@ fn the_libos_guest_package_upgrades_from_6_1_to_6_12_and_purges_without_a_trace(
     let kernels = "/usr/share/xc-convert/kernels";
     let (ko, kn) = (release(&old_img), release(&new_img));
     root.ok(&["dpkg", "-i", &root.put(&old)]);
-    let link = root.host_path(&format!("{kernels}/libos-minimal"));
+    let link = root.host_path(&format!("{kernels}/libos-{PROFILE}"));
     assert_eq!(std::fs::read_link(&link).unwrap(), Path::new(&ko));
     assert_eq!(std::fs::read(root.host_path(&format!("{kernels}/{ko}/vmlinuz"))).unwrap(), std::fs::read(old_img.join("bzImage")).unwrap());
     let fc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root.host_path(&format!("{kernels}/{ko}/firecracker.json"))).unwrap()).unwrap();
     let kernel_path = fc["boot-source"]["kernel_image_path"].as_str().unwrap();
     assert!(root.host_path(kernel_path).is_file(), "firecracker.json names an installed file: {kernel_path}");
-    let old_files = root.files_of(name);
+    let old_files = root.files_of(&name);
 
     root.ok(&["dpkg", "-i", &root.put(&new)]);
-    assert_eq!(root.ok(&["dpkg-query", "-W", "-f", "${Version}", name]), vn);
+    assert_eq!(root.ok(&["dpkg-query", "-W", "-f", "${Version}", &name]), vn);
     assert_eq!(std::fs::read_link(&link).unwrap(), Path::new(&kn), "the profile's symlink follows the upgrade");
     assert!(!root.host_path(&format!("{kernels}/{ko}")).exists(), "the upgrade removed the 6.1 kernel");
-    let new_files = root.files_of(name);
+    let new_files = root.files_of(&name);
 
-    root.ok(&["dpkg", "--purge", name]);
+    root.ok(&["dpkg", "--purge", &name]);
     let left: Vec<&String> = old_files.iter().chain(&new_files).filter(|f| root.host_path(f).exists() || root.host_path(f).is_symlink()).collect();
     assert!(left.is_empty(), "purge left {left:?}");
     assert!(!root.host_path("/usr/share/xc-convert").exists(), "purge left /usr/share/xc-convert");
@@ -134,7 +132,7 @@ fn the_libos_guest_package_upgrades_from_6_1_to_6_12_and_purges_without_a_trace(
 #[test]
 fn the_qemu_line_beside_an_image_boots_it() {
     let _lock = heavy();
-    let img = image("6.1", "minimal", "stock");
+    let img = image("6.1", PROFILE, "stock");
     let out = tempfile::tempdir().unwrap();
     let boot_dir = out.path().join("boot");
     xc(&shared_cache(), &["boot", img.to_str().unwrap(), "--out", boot_dir.to_str().unwrap()]).expect_code(0);
@@ -173,7 +171,7 @@ fn path_without(missing: &str, dir: &Path) -> String {
 #[test]
 fn bad_images_and_missing_tools_are_one_clear_error_and_leave_no_package() {
     let _lock = heavy();
-    let img = image("6.1", "container", "libos");
+    let img = image("6.1", PROFILE, "libos");
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let run = |cache: &Path, image: &Path, env: &[(&str, &str)]| xc_tests::xc_env(cache, &["package", image.to_str().unwrap(), "--out", out.to_str().unwrap()], env);

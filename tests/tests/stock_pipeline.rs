@@ -1,8 +1,8 @@
-//! End to end on real Debian kernel trees: pull -> config minimal -> build
+//! End to end on real Debian kernel trees: pull -> config (the suite's profile) -> build
 //! -> boot, and the probe's line read back from the guest.
 
 use std::time::Instant;
-use xc_tests::{heavy, shared_cache, xc};
+use xc_tests::{heavy, shared_cache, xc, PROFILE};
 
 fn pipeline(series: &str) {
     let _lock = heavy();
@@ -20,7 +20,7 @@ fn pipeline(series: &str) {
     assert!(t.elapsed().as_secs() < 20, "second pull took {:?}", t.elapsed());
 
     // config: every requested option verified.
-    let cfg = xc(&cache, &["--json", "config", "--kernel", series, "--profile", "minimal"]).expect_code(0).json();
+    let cfg = xc(&cache, &["--json", "config", "--kernel", series, "--profile", PROFILE]).expect_code(0).json();
     let dot = std::fs::read_to_string(cfg["dot_config"].as_str().unwrap()).unwrap();
     assert!(dot.contains("CONFIG_SERIAL_8250_CONSOLE=y"));
     assert!(dot.contains("# CONFIG_IA32_EMULATION is not set"));
@@ -28,18 +28,18 @@ fn pipeline(series: &str) {
     assert!(dot.contains(kpti), "{kpti} missing: per-version profile block not applied");
 
     // build: image + manifest; the last plain line is the output dir.
-    let build = xc(&cache, &["--json", "build", "--kernel", series, "--profile", "minimal"]).expect_code(0).json();
+    let build = xc(&cache, &["--json", "build", "--kernel", series, "--profile", PROFILE]).expect_code(0).json();
     let dir = std::path::PathBuf::from(build["output_dir"].as_str().unwrap());
     for f in ["bzImage", "vmlinux", "System.map", "config", "manifest.json"] {
         assert!(dir.join(f).is_file(), "{f} missing in {}", dir.display());
     }
     let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(m["kernel_version"].as_str().unwrap(), full.as_str());
-    assert_eq!(m["profile"], "minimal");
+    assert_eq!(m["profile"], PROFILE);
     assert_eq!(m["mode"], "stock");
     assert_eq!(m["options"]["SERIAL_8250_CONSOLE"], "y");
     assert_eq!(m["image_size"].as_u64().unwrap(), std::fs::metadata(dir.join("bzImage")).unwrap().len());
-    assert!(m["reproduce"].as_str().unwrap().contains(&format!("--kernel {series} --profile minimal")));
+    assert!(m["reproduce"].as_str().unwrap().contains(&format!("--kernel {series} --profile {PROFILE}")));
     assert!(dir.file_name().unwrap().to_string_lossy().ends_with(&m["build_key"].as_str().unwrap()[..16]));
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(dir.join("manifest.json")).unwrap().permissions().mode() & 0o777;
@@ -50,7 +50,7 @@ fn pipeline(series: &str) {
 
     // the same inputs again: a cache hit, same directory, plain output ends with it.
     let t = Instant::now();
-    let again = xc(&cache, &["build", "--kernel", series, "--profile", "minimal"]).expect_code(0);
+    let again = xc(&cache, &["build", "--kernel", series, "--profile", PROFILE]).expect_code(0);
     assert_eq!(again.stdout.lines().last().unwrap(), dir.display().to_string());
     assert!(t.elapsed().as_secs() < 30, "cached build took {:?}", t.elapsed());
 
@@ -63,11 +63,11 @@ fn pipeline(series: &str) {
     assert_eq!(probe["cpl"], 3);
     assert_eq!(probe["cs"], 0x33);
     // The release names the mode and profile (LOCALVERSION), never the host's.
-    assert_eq!(probe["release"].as_str().unwrap(), format!("{full}-xc-stock-minimal"));
+    assert_eq!(probe["release"].as_str().unwrap(), format!("{full}-xc-stock-{PROFILE}"));
     assert_eq!(m["kernel_release"], probe["release"]);
     assert!(probe["getppid_ns"].as_f64().unwrap() > 0.0);
     let console = std::fs::read_to_string(boot["console_log"].as_str().unwrap()).unwrap();
-    assert!(console.contains(&format!("Linux version {full}-xc-stock-minimal")));
+    assert!(console.contains(&format!("Linux version {full}-xc-stock-{PROFILE}")));
     assert!(console.contains("XC-CHECK xc_gs"), "the suite ran");
     assert!(!console.contains(" FAIL "), "a check failed:\n{console}");
     // a stock kernel maps no entry table: nothing is rewritten, a table call faults
@@ -94,7 +94,7 @@ fn pipeline(series: &str) {
 /// second build cheap; it was ~77% hits here.)
 fn same_key_same_bytes_in_another_cache(manifest: &serde_json::Value, dir: &std::path::Path) {
     let other = tempfile::tempdir_in(xc_tests::workspace().join("target")).unwrap();
-    let again = xc(other.path(), &["--json", "build", "--kernel", "6.1", "--profile", "minimal"]).expect_code(0).json();
+    let again = xc(other.path(), &["--json", "build", "--kernel", "6.1", "--profile", PROFILE]).expect_code(0).json();
     assert_eq!(again["cache_hit"], false, "a fresh cache cannot hold the image");
     let m2 = &again["manifest"];
     assert_eq!(m2["build_key"], manifest["build_key"], "one input, one key");

@@ -31,3 +31,16 @@ pub fn ctrl_c(child: &mut Child) -> i32 {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// `run` started as its own process group leader, killed with its QEMU when
+/// the guard drops, also on a panic (else the VM outlives the failed test).
+pub struct RunGuard(pub Child);
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.0.id())]).status();
+            let _ = self.0.wait();
+        }
+    }
+}

@@ -55,6 +55,13 @@ pub fn shared_cache() -> PathBuf {
 /// an hour on 2 cores.)
 pub const PROFILE: &str = "container-smp";
 
+/// The shared image of `series` in `mode` (`stock` or `libos`): built in the
+/// shared cache by whichever test asks first, a cache hit for the others.
+pub fn shared_image(series: &str, mode: &str) -> PathBuf {
+    let r = xc(&shared_cache(), &["build", "--kernel", series, "--profile", PROFILE, "--mode", mode]).expect_code(0);
+    PathBuf::from(r.stdout.lines().last().expect("build prints the image directory"))
+}
+
 /// The result of one run of the binary.
 #[derive(Debug)]
 pub struct Run {

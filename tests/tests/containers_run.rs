@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-use xc_tests::container::{ctrl_c, free_port, redis_cli};
+use xc_tests::container::{ctrl_c, free_port, redis_cli, RunGuard};
 use xc_tests::{binary, heavy, host_rootfs, shared_cache, xc, PROFILE};
 
 const KERNEL: &[&str] = &["--kernel", "6.1", "--profile", PROFILE, "--mode", "libos"];
@@ -295,19 +295,6 @@ fn remove_stale_taps() {
     }
 }
 
-/// `run` started in its own process group, killed with its QEMU when the
-/// test ends, also by a panic (else the VM outlives the failed test).
-struct RunGuard(Child);
-
-impl Drop for RunGuard {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", self.0.id())]).status();
-            let _ = self.0.wait();
-        }
-    }
-}
-
 /// A tap device for one test, removed when dropped.
 struct Tap(String);
 
@@ -333,14 +320,15 @@ impl Drop for Tap {
     }
 }
 
+/// What the container's server sends: a line, then TAIL zero bytes (more
+/// than the guest's socket buffers pass in the moment before it exits).
+const SERVER_LINE: &str = "from-container-server\n";
+const TAIL: usize = 1_000_000;
+
 /// `--network tap:IFNAME`: the container has its own address on the host's
 /// tap network and both directions work without any forward: it connects to
 /// a listener on the host's tap address, and the host connects to a server
 /// in the container at the container's address.
-/// How much the container's server sends after its line: more than the
-/// guest's socket buffers pass in the moment before the entrypoint exits.
-const TAIL: usize = 1_000_000;
-
 #[test]
 fn on_a_tap_network_the_container_has_its_own_address_both_ways() {
     let _g = heavy();
@@ -348,10 +336,11 @@ fn on_a_tap_network_the_container_has_its_own_address_both_ways() {
     let tap = Tap::new(&format!("xct{}", std::process::id()), "172.31.250.1/24");
     let listener = TcpListener::bind("172.31.250.1:0").expect("listen on the tap's host address");
     let port = listener.local_addr().unwrap().port();
+    let line = SERVER_LINE.trim_end();
     let script = format!(
         "cat /etc/resolv.conf; ip -4 addr show eth0 2>/dev/null | grep -o 'inet [0-9./]*' || ifconfig eth0; \
          nc 172.31.250.1 {port} -e echo hello-over-tap; \
-         printf '#!/bin/sh\\necho from-container-server\\nhead -c {TAIL} /dev/zero\\n' > /tmp/srv; chmod +x /tmp/srv; \
+         printf '#!/bin/sh\\necho {line}\\nhead -c {TAIL} /dev/zero\\n' > /tmp/srv; chmod +x /tmp/srv; \
          nc -l -p 7000 -e /tmp/srv"
     );
     let child = run_cmd(&[
@@ -403,8 +392,8 @@ fn on_a_tap_network_the_container_has_its_own_address_both_ways() {
     server.read_to_string(&mut reply).expect("the container's reply and its FIN arrive before the VM ends");
     // The container's last act: what it sent must all arrive, its last byte
     // too, though the VM ends right after.
-    assert_eq!(reply.len(), "from-container-server\n".len() + TAIL, "the whole reply, its last byte included");
-    assert!(reply.starts_with("from-container-server\n") && reply.bytes().skip(22).all(|b| b == 0), "{:?}", &reply[..40.min(reply.len())]);
+    assert_eq!(reply.len(), SERVER_LINE.len() + TAIL, "the whole reply, its last byte included");
+    assert!(reply.starts_with(SERVER_LINE) && reply.bytes().skip(SERVER_LINE.len()).all(|b| b == 0), "{:?}", &reply[..40.min(reply.len())]);
     let status = child.wait().unwrap();
     let mut out = String::new();
     child.stdout.take().unwrap().read_to_string(&mut out).unwrap();

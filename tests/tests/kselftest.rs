@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 use std::path::Path;
-use xc_tests::{heavy, shared_cache, xc, PROFILE};
+use xc_tests::{heavy, shared_cache, shared_image, xc};
 
 /// Per-test timeout: long enough for the slowest selected test under TCG.
 const TEST_TIMEOUT: &str = "90";
@@ -37,12 +37,6 @@ const SKIP: &[&str] = &[
     "timers:mqueue-lat",
     "timers:rtcpie",
 ];
-
-fn image(series: &str, mode: &str) -> String {
-    let cache = shared_cache();
-    let b = xc(&cache, &["--json", "build", "--kernel", series, "--profile", PROFILE, "--mode", mode]).expect_code(0).json();
-    b["output_dir"].as_str().unwrap().to_string()
-}
 
 /// Boot `dir` with every default suite; returns the `kselftest` report.
 fn run_selftests(dir: &str, out: &Path) -> Value {
@@ -78,8 +72,8 @@ fn test<'a>(k: &'a Value, id: &str) -> &'a Value {
 fn kselftests(series: &str) {
     let _lock = heavy();
     let cache = shared_cache();
-    let stock_dir = image(series, "stock");
-    let libos_dir = image(series, "libos");
+    let stock_dir = shared_image(series, "stock").display().to_string();
+    let libos_dir = shared_image(series, "libos").display().to_string();
     // Kept after the test (target/kselftest-<series>/{stock,libos}): the
     // consoles and reports are what a failure is read from.
     let out = xc_tests::workspace().join("target").join(format!("kselftest-{series}"));

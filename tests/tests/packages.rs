@@ -9,12 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use xc_tests::chroot::Root;
-use xc_tests::{heavy, shared_cache, xc, PROFILE};
-
-fn image(kernel: &str, profile: &str, mode: &str) -> PathBuf {
-    let r = xc(&shared_cache(), &["build", "--kernel", kernel, "--profile", profile, "--mode", mode]).expect_code(0);
-    PathBuf::from(r.stdout.lines().last().unwrap())
-}
+use xc_tests::{heavy, shared_cache, shared_image, xc, PROFILE};
 
 /// `package IMAGE --out DIR --json`: the record, and the one package's path.
 fn package(cache: &Path, image: &Path, out: &Path) -> (serde_json::Value, PathBuf) {
@@ -49,7 +44,7 @@ fn stock_packages_of_6_1_and_6_12_install_into_boot_and_purge_without_a_trace() 
     let out = tempfile::tempdir().unwrap();
     let root = Root::new();
     for series in ["6.1", "6.12"] {
-        let img = image(series, PROFILE, "stock");
+        let img = shared_image(series, "stock");
         let krel = release(&img);
         assert!(krel.starts_with(series) && krel.ends_with(&format!("-xc-stock-{PROFILE}")), "{krel}");
         let (v, deb) = package(&shared_cache(), &img, out.path());
@@ -81,8 +76,8 @@ fn stock_packages_of_6_1_and_6_12_install_into_boot_and_purge_without_a_trace() 
 fn the_libos_guest_package_upgrades_from_6_1_to_6_12_and_purges_without_a_trace() {
     let _lock = heavy();
     let out = tempfile::tempdir().unwrap();
-    let old_img = image("6.1", PROFILE, "libos");
-    let new_img = image("6.12", PROFILE, "libos");
+    let old_img = shared_image("6.1", "libos");
+    let new_img = shared_image("6.12", "libos");
     let (_, old) = package(&shared_cache(), &old_img, out.path());
     let (_, new) = package(&shared_cache(), &new_img, out.path());
     let name = format!("xc-libos-kernel-{PROFILE}");
@@ -132,7 +127,7 @@ fn the_libos_guest_package_upgrades_from_6_1_to_6_12_and_purges_without_a_trace(
 #[test]
 fn the_qemu_line_beside_an_image_boots_it() {
     let _lock = heavy();
-    let img = image("6.1", PROFILE, "stock");
+    let img = shared_image("6.1", "stock");
     let out = tempfile::tempdir().unwrap();
     let boot_dir = out.path().join("boot");
     xc(&shared_cache(), &["boot", img.to_str().unwrap(), "--out", boot_dir.to_str().unwrap()]).expect_code(0);
@@ -171,7 +166,7 @@ fn path_without(missing: &str, dir: &Path) -> String {
 #[test]
 fn bad_images_and_missing_tools_are_one_clear_error_and_leave_no_package() {
     let _lock = heavy();
-    let img = image("6.1", PROFILE, "libos");
+    let img = shared_image("6.1", "libos");
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let run = |cache: &Path, image: &Path, env: &[(&str, &str)]| xc_tests::xc_env(cache, &["package", image.to_str().unwrap(), "--out", out.to_str().unwrap()], env);

@@ -1,7 +1,7 @@
 //! Errors a kernel engineer will hit, on a real 6.1 tree: each must name
 //! the thing at fault and leave nothing half-written in the cache.
 
-use xc_tests::{heavy, shared_cache, xc, PROFILE};
+use xc_tests::{heavy, shared_cache, shared_image, xc};
 
 fn profile_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
@@ -79,10 +79,8 @@ fn wrong_checksum_is_refused_and_nothing_is_cached() {
 #[test]
 fn a_kernel_that_cannot_find_init_fails_the_boot() {
     let _lock = heavy();
-    // Reuse the stock 6.1 image every real-kernel test shares.
     let cache = shared_cache();
-    let build = xc(&cache, &["--json", "build", "--kernel", "6.1", "--profile", PROFILE]).expect_code(0).json();
-    let dir = build["output_dir"].as_str().unwrap().to_string();
+    let dir = shared_image("6.1", "stock").display().to_string();
     // No /init to run and a named init that does not exist: the kernel panics, QEMU must stop
     // by itself (panic=-1, -no-reboot), and boot must say so.
     let r = xc(&cache, &["--json", "boot", &dir, "--append", "rdinit=/nonexistent", "--append", "init=/nonexistent", "--timeout", "120"]);

@@ -164,3 +164,41 @@ impl Toolchain {
         format!("{}\n{}\n{}", self.gcc, self.ld, self.make)
     }
 }
+
+/// A `Command` that starts `argv[0]` (QEMU, mkfs.ext4, debugfs) so it dies
+/// with the process that started it.
+///
+/// Without this, a `run` or `boot` killed with SIGKILL (an OOM kill, a CI
+/// job's timeout, `kill -9`) leaves its QEMU running: a VM nobody watches,
+/// holding its forwarded ports and a CPU. util-linux's `setpriv
+/// --pdeathsig KILL` (Essential on Debian) sets the parent-death signal and
+/// execs QEMU in the same process, so the pid, the process group and
+/// `Child::kill` stay QEMU's. It is used only when both programs are found:
+/// a missing QEMU stays a plain "cannot start" error naming QEMU.
+pub fn dying_with_us(argv: &[String]) -> std::process::Command {
+    let direct = || {
+        let mut c = std::process::Command::new(&argv[0]);
+        c.args(&argv[1..]);
+        c
+    };
+    match (on_path("setpriv"), on_path(&argv[0])) {
+        (Some(setpriv), Some(qemu)) => {
+            let mut c = std::process::Command::new(setpriv);
+            c.args(["--pdeathsig", "KILL", "--"]).arg(qemu).args(&argv[1..]);
+            c
+        }
+        _ => direct(),
+    }
+}
+
+/// `program` as the shell would find it (a path with a `/` is taken as is).
+pub fn on_path(program: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &std::path::Path| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
+    if program.contains('/') {
+        let p = std::path::PathBuf::from(program);
+        return executable(&p).then_some(p);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(program)).find(|p| executable(p))
+}
+

@@ -13,6 +13,7 @@ pub mod guest;
 pub mod host;
 pub mod kconfig;
 pub mod matrix;
+pub mod names;
 pub mod kselftest;
 pub mod oci;
 pub mod package;

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 /// `clean` removes what no running process needs: staging directories that
 /// a killed pull, config or build left (each is removed only after taking
 /// its key's lock, so a run in progress keeps its own), object directories
-/// of failed builds whose key is not being built, and boot records. With
+/// of failed builds whose key is not being built, image unpacks of `wrap`s
+/// that are no longer running, and boot records. With
 /// `--all` it removes every entry too. Interrupted work is also cleaned up
 /// by the next command that takes the same key's lock.
 #[derive(Debug, clap::Args)]
@@ -53,7 +54,20 @@ fn children(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn is_staging(p: &Path) -> bool {
-    p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".staging-") || n.to_string_lossy().starts_with(".tmp-"))
+    p.file_name().is_some_and(|n| {
+        let n = n.to_string_lossy();
+        n.starts_with(".staging-") || n.starts_with(".tmp-") || n.starts_with(crate::pipeline::wrap::UNPACK_PREFIX)
+    })
+}
+
+/// An image unpack's scratch directory whose `wrap` is still running.
+fn unpack_in_use(p: &Path) -> bool {
+    let name = p.file_name().unwrap_or_default().to_string_lossy();
+    match crate::pipeline::wrap::unpack_owner(&name) {
+        Some(pid) => Path::new("/proc").join(pid.to_string()).exists(),
+        // An older xc-convert named them without a pid: a leftover.
+        None => false,
+    }
 }
 
 /// Run `cache`.
@@ -77,6 +91,7 @@ pub fn exec(s: &Session, args: &Args) -> anyhow::Result<()> {
                                 freed += bytes;
                             }
                         }
+                        None if unpack_in_use(&p) => {}
                         None => {
                             std::fs::remove_dir_all(&p)?;
                             freed += bytes;

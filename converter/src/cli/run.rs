@@ -67,8 +67,9 @@ pub struct Args {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub cpus: u32,
     /// Name of this run (its directory under <cache>/runs/) [default: <image>-<pid>].
+    /// Names are [A-Za-z0-9][A-Za-z0-9_.-]*, at most 128 bytes (docker's rule).
     #[arg(long)]
-    pub name: Option<String>,
+    pub name: Option<crate::names::ContainerName>,
     /// Tenant label recorded with the run.
     #[arg(long)]
     pub tenant: Option<String>,

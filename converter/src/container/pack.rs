@@ -216,7 +216,8 @@ fn write_ext4(tree: &RootfsTree, spec: &ContainerSpec, out: &Path, scratch: &Pat
     drop(file);
     // -d copies the directory with owners and modes; -E root_owner keeps /
     // root's even when the rootfs directory belongs to someone else.
-    let mut mkfs = Command::new("mkfs.ext4");
+    // Every helper dies with us (a killed `wrap` left mkfs.ext4 running).
+    let mut mkfs = crate::host::dying_with_us(&["mkfs.ext4".to_owned()]);
     mkfs.args(["-q", "-F", "-L", "xc-rootfs", "-E", "root_owner=0:0", "-d"]).arg(&tree.root).arg(out);
     tool(mkfs, "mkfs.ext4", out)?;
 
@@ -236,14 +237,14 @@ fn write_ext4(tree: &RootfsTree, spec: &ContainerSpec, out: &Path, scratch: &Pat
     script.push_str(&format!("write {} /{SPEC_PATH}\nsif /{SPEC_PATH} mode 0100600\nsif /{SPEC_PATH} uid 0\nsif /{SPEC_PATH} gid 0\n", spec_file.display()));
     let script_file = scratch.join(".xc-debugfs");
     std::fs::write(&script_file, script).map_err(|source| PackError::Write { path: script_file.clone(), source })?;
-    let mut debugfs = Command::new("debugfs");
+    let mut debugfs = crate::host::dying_with_us(&["debugfs".to_owned()]);
     debugfs.arg("-w").arg("-f").arg(&script_file).arg(out);
     tool(debugfs, "debugfs", out)?;
     for f in [&init, &spec_file, &script_file] {
         let _ = std::fs::remove_file(f);
     }
     // debugfs reports failed commands only in its output: read the spec back.
-    let mut cat = Command::new("debugfs");
+    let mut cat = crate::host::dying_with_us(&["debugfs".to_owned()]);
     cat.arg("-R").arg(format!("cat /{SPEC_PATH}")).arg(out);
     let said = tool(cat, "debugfs", out)?;
     if said != spec_text {

@@ -14,6 +14,7 @@ use crate::container::pack::{self, RootfsFormat};
 use crate::container::session::{self, SessionConfig};
 use crate::container::vm::{self, Channels, Machine, Network, VmConfig};
 use crate::container::wrapped::{self, KERNEL_FILE};
+use crate::names::ContainerName;
 use crate::qemu::{self, Accel, Problem};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -34,7 +35,7 @@ pub struct RunRequest {
     pub memory_mb: Option<u32>,
     pub cpus: u32,
     /// Run name (the run directory's) [default: <wrapped name>-<pid>].
-    pub name: Option<String>,
+    pub name: Option<ContainerName>,
     /// A label recorded with the run.
     pub tenant: Option<String>,
     pub accel: Accel,
@@ -89,6 +90,8 @@ pub enum RunError {
     NameInUse { name: String, pid: u32, dir: PathBuf },
     #[error("-e {value:?}: {why}")]
     BadEnv { value: String, why: &'static str },
+    #[error("{path} exists and was not made by `xc-convert run` (no {RUN_MARKER} in it): not removing it; pick another --name")]
+    NotARunDir { path: PathBuf },
     #[error("cannot set up run directory {path}")]
     RunDir { path: PathBuf, #[source] source: std::io::Error },
     #[error("the wrapped kernel image {path} is missing")]
@@ -129,21 +132,46 @@ fn pid_alive(pid: u32) -> bool {
     Path::new("/proc").join(pid.to_string()).exists()
 }
 
-/// Claim `<cache>/runs/<name>/`, refusing one a live run holds.
-fn claim_run_dir(cache: &Path, name: &str) -> Result<PathBuf, RunError> {
-    let dir = cache.join("runs").join(name);
+/// The file `run` puts first into every run directory it creates: the only
+/// directories it ever removes are ones holding it.
+pub const RUN_MARKER: &str = ".xc-run";
+
+/// Whether `dir` is a run directory `run` made: a real directory (not a
+/// symlink to one) holding [`RUN_MARKER`] as a regular file.
+fn is_run_dir(dir: &Path) -> bool {
+    std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir())
+        && std::fs::symlink_metadata(dir.join(RUN_MARKER)).is_ok_and(|m| m.is_file())
+}
+
+/// Remove a run directory, only if `run` made it ([`is_run_dir`]).
+fn remove_run_dir(dir: &Path) -> Result<(), RunError> {
+    if !is_run_dir(dir) {
+        return Err(RunError::NotARunDir { path: dir.to_owned() });
+    }
+    std::fs::remove_dir_all(dir).map_err(|source| RunError::RunDir { path: dir.to_owned(), source })
+}
+
+/// Claim `<cache>/runs/<name>/`, refusing one a live run holds and
+/// anything there that `run` did not make.
+fn claim_run_dir(layout: &build_farm::Layout, name: &ContainerName) -> Result<PathBuf, RunError> {
+    let runs = layout.runs_dir();
+    std::fs::create_dir_all(&runs).map_err(|source| RunError::RunDir { path: runs.clone(), source })?;
+    // The name is one ordinary component (ContainerName), so this is a
+    // child of runs/ and nothing else.
+    let dir = runs.join(name);
     let labels = dir.join("run.json");
     if let Ok(text) = std::fs::read_to_string(&labels) {
         if let Ok(l) = serde_json::from_str::<RunLabels>(&text) {
             if l.pid != std::process::id() && pid_alive(l.pid) {
-                return Err(RunError::NameInUse { name: name.to_owned(), pid: l.pid, dir });
+                return Err(RunError::NameInUse { name: name.to_string(), pid: l.pid, dir });
             }
         }
     }
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|source| RunError::RunDir { path: dir.clone(), source })?;
+    if std::fs::symlink_metadata(&dir).is_ok() {
+        remove_run_dir(&dir)?;
     }
-    std::fs::create_dir_all(&dir).map_err(|source| RunError::RunDir { path: dir.clone(), source })?;
+    std::fs::create_dir(&dir).map_err(|source| RunError::RunDir { path: dir.clone(), source })?;
+    std::fs::write(dir.join(RUN_MARKER), b"made by xc-convert run\n").map_err(|source| RunError::RunDir { path: dir.clone(), source })?;
     Ok(dir)
 }
 
@@ -161,8 +189,8 @@ pub fn run(ctx: &Context, req: &RunRequest) -> Result<ContainerRun, RunError> {
     let env = env_overrides(&req.env)?;
     req.network.check()?;
     crate::host::require_packages(crate::host::RUN_PACKAGES, "running containers")?;
-    let name = req.name.clone().unwrap_or_else(|| format!("{}-{}", m.name, std::process::id()));
-    let run_dir = claim_run_dir(ctx.cache(), &name)?;
+    let name = req.name.clone().unwrap_or_else(|| ContainerName::sanitized(&format!("{}-{}", m.name, std::process::id()), crate::names::MAX_LEN, "container"));
+    let run_dir = claim_run_dir(&ctx.layout, &name)?;
     // Socket paths must stay under 108 bytes, which a deep cache may not.
     let sock_dir = tempfile::Builder::new().prefix("xc-run-").tempdir().map_err(|source| RunError::RunDir { path: std::env::temp_dir(), source })?;
     let channels = Channels {
@@ -184,7 +212,7 @@ pub fn run(ctx: &Context, req: &RunRequest) -> Result<ContainerRun, RunError> {
     };
     let argv = vm::command_line(&cfg);
     let started_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let labels = RunLabels { name: name.clone(), tenant: req.tenant.clone(), wrapped: req.wrapped.clone(), pid: std::process::id(), qemu_command: argv.clone(), started_at };
+    let labels = RunLabels { name: name.to_string(), tenant: req.tenant.clone(), wrapped: req.wrapped.clone(), pid: std::process::id(), qemu_command: argv.clone(), started_at };
     build_farm::write_json_atomic(&run_dir.join("run.json"), &labels)?;
     ctx.status(format!(
         "running {} on Linux {} ({}) as {name}{}; console: {}",
@@ -210,10 +238,10 @@ pub fn run(ctx: &Context, req: &RunRequest) -> Result<ContainerRun, RunError> {
     let clean = kernel_problems.is_empty() && outcome.exit_status.is_some();
     let kept = req.keep || !clean;
     if !kept {
-        let _ = std::fs::remove_dir_all(&run_dir);
+        let _ = remove_run_dir(&run_dir);
     }
     Ok(ContainerRun {
-        name,
+        name: name.to_string(),
         tenant: req.tenant.clone(),
         run_dir,
         kept,
@@ -228,4 +256,46 @@ pub fn run(ctx: &Context, req: &RunRequest) -> Result<ContainerRun, RunError> {
         qemu_stderr: outcome.qemu_stderr,
         qemu_command: argv,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(s: &str) -> ContainerName {
+        ContainerName::parse(s).unwrap()
+    }
+
+    /// Issue 21.1: a directory under runs/ that `run` did not make (no
+    /// marker), or a symlink there, is refused and left as it was.
+    #[test]
+    fn run_name_only_removes_directories_run_made() {
+        let cache = tempfile::tempdir().unwrap();
+        let layout = build_farm::Layout::new(cache.path());
+        let runs = layout.runs_dir();
+        std::fs::create_dir_all(runs.join("theirs")).unwrap();
+        std::fs::write(runs.join("theirs/keep"), b"x").unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("keep"), b"x").unwrap();
+        std::os::unix::fs::symlink(outside.path(), runs.join("link")).unwrap();
+
+        for n in ["theirs", "link"] {
+            let e = claim_run_dir(&layout, &name(n)).unwrap_err();
+            assert!(matches!(e, RunError::NotARunDir { .. }), "{n}: {e}");
+        }
+        assert!(runs.join("theirs/keep").is_file());
+        assert!(outside.path().join("keep").is_file());
+
+        // One `run` made is reclaimed (a dead run's leftovers).
+        let mine = claim_run_dir(&layout, &name("mine")).unwrap();
+        std::fs::write(mine.join("console.log"), b"old").unwrap();
+        let again = claim_run_dir(&layout, &name("mine")).unwrap();
+        assert_eq!(mine, again);
+        assert!(!again.join("console.log").exists(), "the old run's files are gone");
+        assert!(again.join(RUN_MARKER).is_file());
+        remove_run_dir(&again).unwrap();
+        assert!(!again.exists());
+        assert!(matches!(remove_run_dir(outside.path()), Err(RunError::NotARunDir { .. })));
+        assert!(outside.path().join("keep").is_file());
+    }
 }

@@ -87,15 +87,10 @@ pub enum WrapError {
     Io(#[from] build_farm::PathError),
 }
 
-/// Directory names keep to a safe character set.
+/// Directory names keep to a safe character set (one checked rule,
+/// [`crate::names::ContainerName`]).
 fn sanitize(name: &str) -> String {
-    let s: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' }).collect();
-    let s = s.trim_matches(['-', '.']).to_owned();
-    if s.is_empty() {
-        "container".to_owned()
-    } else {
-        s.chars().take(48).collect()
-    }
+    crate::names::ContainerName::sanitized(name, 48, "container").to_string()
 }
 
 /// The command line recorded in wrapped.json: `{run}` and `{sock}` stand for
@@ -120,6 +115,15 @@ pub fn qemu_template(dir: &Path, m_rootfs: &pack::PackedRootfs, memory_mb: u32) 
     vm::command_line(&cfg)
 }
 
+/// Scratch directories of image unpacks under `wrapped/`:
+/// `.unpack-<pid>-<random>`.
+pub const UNPACK_PREFIX: &str = ".unpack-";
+
+/// The pid of the `wrap` that made an unpack scratch directory named `name`.
+pub fn unpack_owner(name: &str) -> Option<u32> {
+    name.strip_prefix(UNPACK_PREFIX)?.split('-').next()?.parse().ok()
+}
+
 /// Wrap (or find in the cache).
 pub fn run(ctx: &Context, req: &WrapRequest) -> Result<WrappedContainer, WrapError> {
     match &req.rootfs {
@@ -132,8 +136,11 @@ pub fn run(ctx: &Context, req: &WrapRequest) -> Result<WrappedContainer, WrapErr
             // filesystem, removed on every return); the image is never written.
             let scratch_parent = ctx.layout.stage_dir(Stage::Wrapped);
             std::fs::create_dir_all(&scratch_parent).map_err(build_farm::at("create", &scratch_parent))?;
+            // Named with our pid, so `cache clean` can tell a killed wrap's
+            // leftover from one in progress.
+            let prefix = format!("{UNPACK_PREFIX}{}-", std::process::id());
             let scratch = tempfile::Builder::new()
-                .prefix(".unpack-")
+                .prefix(&prefix)
                 .tempdir_in(&scratch_parent)
                 .map_err(build_farm::at("create a scratch directory in", &scratch_parent))?;
             let rootfs = scratch.path().join("rootfs");

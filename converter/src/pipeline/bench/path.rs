@@ -378,7 +378,7 @@ pub struct PathColumnRun {
     pub what: String,
     /// The image booted.
     pub image_dir: PathBuf,
-    /// The column's command-line words (every boot also has `xc_bench.path=1 norandmaps`).
+    /// The column's command-line words (every boot also has `xc_bench.path=1 norandmaps nokaslr`).
     pub cmdline: Vec<String>,
     /// `-cpu` of the boot.
     pub cpu_model: String,
@@ -473,6 +473,11 @@ fn run_column(ctx: &Context, req: &PathRequest, col: &PathColumn, sites: &Sites)
     // more instructions in free_pgd_range and unmap_page_range), and with
     // a random mmap base two runs counted differently.
     cmdline.push("norandmaps".to_owned());
+    // No kernel address randomization either: the per-function counts map
+    // RIPs through the image's System.map, which holds link-time addresses.
+    // Under KASLR every boot moved the kernel and the same 233 instructions
+    // landed in `sit_cleanup` one run and in `hidinput_connect` the next.
+    cmdline.push("nokaslr".to_owned());
     let boot = BootRequest {
         accel: req.accel,
         timeout: req.timeout,

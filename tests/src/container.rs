@@ -1,7 +1,10 @@
 //! Helpers for tests (and the container benchmark) that talk to `run`.
 
+use crate::{host_rootfs, shared_cache, xc, PROFILE};
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// A TCP port that is free on 127.0.0.1 right now.
@@ -43,4 +46,29 @@ impl Drop for RunGuard {
             let _ = self.0.wait();
         }
     }
+}
+
+/// The kernel container tests wrap with: the shared 6.1 libos image.
+pub const KERNEL: &[&str] = &["--kernel", "6.1", "--profile", PROFILE, "--mode", "libos"];
+
+/// Wrap the rootfs `build` makes (in a temporary directory) with `spec`;
+/// the wrapped directory is content-addressed, so the same rootfs and spec
+/// wrap once per cache.
+pub fn wrap(name: &str, build: impl FnOnce(&Path) -> PathBuf, spec: serde_json::Value) -> PathBuf {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = build(&tmp.path().join(name));
+    let spec_file = tmp.path().join("spec.json");
+    std::fs::write(&spec_file, spec.to_string()).unwrap();
+    let mut args = vec!["wrap", "--rootfs", root.to_str().unwrap(), "--spec", spec_file.to_str().unwrap()];
+    args.extend(KERNEL);
+    let r = xc(&shared_cache(), &args).expect_code(0);
+    let dir = PathBuf::from(r.stdout.lines().last().expect("wrap prints the directory"));
+    assert!(dir.join("wrapped.json").is_file(), "{}", dir.display());
+    dir
+}
+
+/// A busybox container whose default command prints a value and exits 7.
+pub fn busybox_wrapped() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| wrap("busybox", host_rootfs::busybox, host_rootfs::spec(&["/bin/sh", "-c", "echo value-from-guest; hostname; exit 7"], "bb")))
 }

@@ -12,31 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use xc_tests::container::{ctrl_c, free_port, redis_cli, RunGuard};
-use xc_tests::{binary, heavy, host_rootfs, shared_cache, xc, PROFILE};
+use xc_tests::{binary, heavy, host_rootfs, shared_cache, xc};
 
-const KERNEL: &[&str] = &["--kernel", "6.1", "--profile", PROFILE, "--mode", "libos"];
-
-/// Wrap the rootfs `build` makes (in a temporary directory) with `spec`;
-/// the wrapped directory is content-addressed, so the same rootfs and spec
-/// wrap once per cache.
-fn wrap(name: &str, build: impl FnOnce(&Path) -> PathBuf, spec: serde_json::Value) -> PathBuf {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = build(&tmp.path().join(name));
-    let spec_file = tmp.path().join("spec.json");
-    std::fs::write(&spec_file, spec.to_string()).unwrap();
-    let mut args = vec!["wrap", "--rootfs", root.to_str().unwrap(), "--spec", spec_file.to_str().unwrap()];
-    args.extend(KERNEL);
-    let r = xc(&shared_cache(), &args).expect_code(0);
-    let dir = PathBuf::from(r.stdout.lines().last().expect("wrap prints the directory"));
-    assert!(dir.join("wrapped.json").is_file(), "{}", dir.display());
-    dir
-}
-
-/// A busybox container whose default command prints a value and exits 7.
-fn busybox_wrapped() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| wrap("busybox", host_rootfs::busybox, host_rootfs::spec(&["/bin/sh", "-c", "echo value-from-guest; hostname; exit 7"], "bb")))
-}
+use xc_tests::container::{busybox_wrapped, wrap, KERNEL};
 
 /// redis-server and its libraries from the host, on busybox.
 fn redis_wrapped() -> &'static Path {
@@ -151,22 +129,37 @@ fn redis_answers_through_a_forwarded_port_and_a_second_container_cannot_see_it()
     let labels = std::fs::read_to_string(shared_cache().join("runs/iso-b/run.json")).expect("run.json while running");
     assert!(labels.contains("\"tenant\": \"t-b\""), "{labels}");
 
-    // Container A, in its own VM while B runs: its process list is its own,
-    // B's guest address (10.0.2.15:6379, which is also A's own address in
-    // A's own network) has nothing, and B is reachable only through the
-    // port forwarded to the host (10.0.2.2 is the host from inside).
+    // Container A, in its own VM while B runs: its process list is its own
+    // (the listing ran: its header and A's own shell are in it, and A has
+    // only a handful of processes), B's guest address (10.0.2.15:6379, which
+    // is also A's own address in A's own network) has nothing, and B's
+    // forwarded port, on the host's loopback (10.0.2.2 from inside), is out
+    // of reach too: a user network is closed outbound unless --outbound.
+    let probe = |what: &str, cmd: &str| format!("if {cmd}; then echo {what}: reached; else echo {what}: unreachable; fi; ");
     let script = format!(
-        "ps -o pid,comm; echo procs: $(ls -d /proc/[0-9]* | wc -l); \
-         if printf 'PING\\r\\n' | nc -w 3 10.0.2.15 6379 | grep -q PONG; then echo direct: reached; else echo direct: unreachable; fi; \
-         printf 'GET k\\r\\nQUIT\\r\\n' | nc -w 5 10.0.2.2 {port}"
+        "ps -o pid,comm; echo procs: $(ls -d /proc/[0-9]* | wc -l); {}{}",
+        probe("direct", "printf 'PING\\r\\n' | nc -w 3 10.0.2.15 6379 | grep -q PONG"),
+        probe("forwarded", &format!("printf 'GET k\\r\\nQUIT\\r\\n' | nc -w 5 10.0.2.2 {port} | grep -q v-from-host"))
     );
     let bb = busybox_wrapped();
     let a = xc(&shared_cache(), &["run", bb.to_str().unwrap(), "--name", "iso-a", "--tenant", "t-a", "--", "sh", "-c", &script]);
     assert_eq!(a.code, 0, "{a:?}");
     eprintln!("container A, beside B:\n{}", a.stdout);
+    let listing: Vec<&str> = a.stdout.lines().take_while(|l| !l.starts_with("procs:")).collect();
+    assert!(listing.first().is_some_and(|h| h.contains("PID") && h.contains("COMMAND")), "ps did not run:\n{}", a.stdout);
+    assert!(listing.iter().any(|l| l.trim_end().ends_with(" ps")), "ps does not list itself:\n{}", a.stdout);
     assert!(!a.stdout.contains("redis"), "A sees B's processes:\n{}", a.stdout);
+    let procs: u32 = a.stdout.lines().find_map(|l| l.strip_prefix("procs: ")).and_then(|n| n.trim().parse().ok()).unwrap_or_else(|| panic!("no process count:\n{}", a.stdout));
+    // PID 1, the shell, ls, wc and kernel threads: not B's redis.
+    assert!(procs < 100, "A counts {procs} processes:\n{}", a.stdout);
     assert!(a.stdout.contains("direct: unreachable"), "{}", a.stdout);
-    assert!(a.stdout.contains("v-from-host"), "B's forwarded port from A:\n{}", a.stdout);
+    assert!(a.stdout.contains("forwarded: unreachable"), "A reached the host's loopback without --outbound:\n{}", a.stdout);
+    // With --outbound, A reaches B as any host process could: through the
+    // port forwarded for B on the host's loopback.
+    let a = xc(&shared_cache(), &["run", bb.to_str().unwrap(), "--outbound", "--name", "iso-a", "--", "sh", "-c", &script]);
+    assert_eq!(a.code, 0, "{a:?}");
+    assert!(a.stdout.contains("forwarded: reached"), "B's forwarded port from A with --outbound:\n{}", a.stdout);
+    assert!(a.stdout.contains("direct: unreachable"), "{}", a.stdout);
     assert_eq!(redis_cli(port, &["GET", "k"]).as_deref(), Some("v-from-host"), "B still up");
 
     let code = ctrl_c(&mut b);

@@ -2,7 +2,9 @@
 //! named after the item it guards.
 
 use std::path::Path;
-use xc_tests::xc;
+use std::process::{Command, Stdio};
+use xc_tests::container::{busybox_wrapped, free_port};
+use xc_tests::{heavy, shared_cache, xc};
 
 /// A cache with something in it and a sibling directory beside it: what a
 /// hostile name would reach.
@@ -75,4 +77,100 @@ fn killed_wrap_unpack_is_a_leftover_and_cache_clean_frees_it() {
     assert!(!dead.exists(), "cache clean left a dead wrap's unpack");
     assert!(live.join("rootfs/etc/big").is_file(), "cache clean removed a live wrap's unpack");
     assert!(cleaned["freed_bytes"].as_u64().unwrap() >= 1 << 20, "{cleaned:#}");
+}
+
+/// Item 3: a container that writes PID 1's exit report to the control
+/// port (as it used to read, and with a guessed token) and then exits 7
+/// makes `run` exit 7, not 0. It lives on for longer than `run` waits for
+/// the VM to stop after an exit report (10 s), which is what made the
+/// forgery stick: `run` killed the VM and kept the forged 0.
+#[test]
+fn guest_cannot_forge_exit_status() {
+    let _g = heavy();
+    let dir = busybox_wrapped();
+    let script = "for l in 'XC-EXIT 0' 'XC-EXIT - 0' 'XC-EXIT 00000000000000000000000000000000 0'; do echo \"$l\" > /dev/ttyS3; done; \
+                  echo wrote-forgeries; sleep 12; exit 7";
+    let r = xc(&shared_cache(), &["run", dir.to_str().unwrap(), "--", "sh", "-c", script]);
+    assert!(r.stdout.contains("wrote-forgeries"), "the container did not run its forgery:\n{r:?}");
+    assert_eq!(r.code, 7, "a forged XC-EXIT was taken for PID 1's report:\n{r:?}");
+}
+
+/// Item 2: a service bound to the host's 127.0.0.1 is out of a container's
+/// reach by default (slirp shows the host's loopback as 10.0.2.2); with
+/// `--outbound`, whose help says it opens exactly that, it is reached, so
+/// the first half is not passing because the guest's fetch cannot work.
+#[test]
+fn container_cannot_reach_host_loopback() {
+    let _g = heavy();
+    let port = free_port();
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("secret.txt"), "host-only-secret\n").unwrap();
+    let server = Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+        .current_dir(root.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Kill(server);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "python3 -m http.server did not listen on {port}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let dir = busybox_wrapped();
+    let fetch = format!("printf 'GET /secret.txt HTTP/1.0\\r\\n\\r\\n' | nc -w 5 10.0.2.2 {port}; echo fetch-done");
+    let closed = xc(&shared_cache(), &["run", dir.to_str().unwrap(), "--", "sh", "-c", &fetch]);
+    assert_eq!(closed.code, 0, "{closed:?}");
+    assert!(closed.stdout.contains("fetch-done"), "{closed:?}");
+    assert!(!closed.stdout.contains("host-only-secret"), "a container fetched a page from the host's 127.0.0.1:\n{}", closed.stdout);
+    let open = xc(&shared_cache(), &["run", dir.to_str().unwrap(), "--outbound", "--", "sh", "-c", &fetch]);
+    assert_eq!(open.code, 0, "{open:?}");
+    assert!(open.stdout.contains("host-only-secret"), "with --outbound the host's loopback is reachable, as its help says:\n{}", open.stdout);
+}
+
+/// Item 4: `abom` refuses what is not a regular ELF file without reading
+/// it whole: /dev/zero, a directory, a sparse file of 2 GiB with or without
+/// an ELF header. Run with its address space capped at 256 MiB, so reading
+/// any of them into memory fails the test (an abort, not exit 2).
+#[test]
+fn abom_rewrite_refuses_non_regular_and_huge_input_without_reading_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sparse = tmp.path().join("sparse");
+    std::fs::File::create(&sparse).unwrap().set_len(2 << 30).unwrap();
+    let sparse_elf = tmp.path().join("sparse-elf");
+    let mut header = std::fs::read("/bin/true").unwrap();
+    header.truncate(64);
+    std::fs::write(&sparse_elf, &header).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&sparse_elf).unwrap().set_len(2 << 30).unwrap();
+    let out = tmp.path().join("out");
+    let cases: [(&Path, &str); 4] = [
+        (Path::new("/dev/zero"), "character device"),
+        (tmp.path(), "directory"),
+        (&sparse, "not an ELF64 file"),
+        (&sparse_elf, "more than the"),
+    ];
+    for (input, says) in cases {
+        for action in [&["rewrite", input.to_str().unwrap(), out.to_str().unwrap()][..], &["scan", input.to_str().unwrap()][..]] {
+            let r = Command::new("prlimit")
+                .arg(format!("--as={}", 256u64 << 20))
+                .arg(xc_tests::binary())
+                .arg("abom")
+                .args(action)
+                .output()
+                .expect("prlimit (util-linux)");
+            let stderr = String::from_utf8_lossy(&r.stderr);
+            assert_eq!(r.status.code(), Some(2), "abom {action:?}: {stderr}");
+            assert!(stderr.contains(says) && stderr.contains(input.to_str().unwrap()), "abom {action:?}: {stderr}");
+            assert_eq!(stderr.matches(says).count(), 1, "printed twice: {stderr}");
+        }
+        assert!(!out.exists(), "{}: an output was written", input.display());
+    }
 }

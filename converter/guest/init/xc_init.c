@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -67,6 +68,12 @@ struct spec {
 
 static int console_fd = -1, out_fd = -1, err_fd = -1, ctl_fd = -1;
 
+/* The host's secret for this run (`token HEX` before `start`): our exit
+ * report carries it, so a container process that writes `XC-EXIT 0` to
+ * ttyS3 is not taken for us. It lives only in PID 1's memory; the
+ * entrypoint's copy from fork is wiped before exec. */
+static char run_token[65];
+
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Diagnostics go to the entrypoint's stderr channel and to the console log. */
 static void say(const char *fmt, ...)
@@ -89,8 +96,8 @@ static void say(const char *fmt, ...)
 
 static void power_off(int status)
 {
-    char line[32];
-    int n = snprintf(line, sizeof line, "XC-EXIT %d\n", status);
+    char line[128];
+    int n = snprintf(line, sizeof line, "XC-EXIT %s %d\n", run_token[0] ? run_token : "-", status);
     if (out_fd >= 0)
         tcdrain(out_fd);
     if (err_fd >= 0)
@@ -99,6 +106,8 @@ static void power_off(int status)
         (void)!write(ctl_fd, line, n);
         tcdrain(ctl_fd);
     }
+    /* The console log gets the status without the token. */
+    n = snprintf(line, sizeof line, "XC-EXIT %d\n", status);
     if (console_fd >= 0) {
         (void)!write(console_fd, line, n);
         tcdrain(console_fd);
@@ -277,6 +286,20 @@ static void read_overrides(struct spec *s)
         }
         if (!strcmp(line, "start"))
             return;
+        if (!strncmp(line, "token ", 6)) {
+            size_t n = strlen(line + 6);
+            if (n == 0 || n >= sizeof run_token || strspn(line + 6, "0123456789abcdef") != n) {
+                say("ignoring a malformed token line from the host");
+            } else {
+                memcpy(run_token, line + 6, n + 1);
+                /* Not readable through /proc/1/mem or ptrace by a process
+                 * without CAP_SYS_PTRACE. */
+                prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+            }
+            memset(line, 0, n + 6);
+            free(line);
+            continue;
+        }
         if (!apply_line(s, line, &replaced))
             say("ignoring a bad override line from the host");
     }
@@ -454,6 +477,7 @@ static const char *resolve(const struct spec *s, const char *name, char *buf, si
 /* In the forked child: become the entrypoint. Never returns. */
 static void exec_entrypoint(const struct spec *s)
 {
+    memset(run_token, 0, sizeof run_token);
     sigset_t all;
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);

@@ -70,6 +70,12 @@ pub(super) fn code_regions(data: &[u8]) -> Result<Vec<Region>, AbomError> {
         .collect())
 }
 
+/// Check an ELF64 header (its first 64 bytes are enough): x86-64, little
+/// endian, an executable or shared object.
+pub(super) fn check_header(data: &[u8]) -> Result<(), AbomError> {
+    parse_header(data).map(|_| ())
+}
+
 fn parse_header(data: &[u8]) -> Result<&Header, AbomError> {
     // Check the identification bytes ourselves so the caller learns *which*
     // expectation failed; object's parser folds them into one error.

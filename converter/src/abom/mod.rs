@@ -91,6 +91,64 @@ pub enum AbomError {
     Malformed(String),
     #[error("site at offset {offset:#x} no longer holds the expected bytes (found {found:02x?})")]
     SiteMismatch { offset: u64, found: Vec<u8> },
+    #[error("{path}: not a regular file ({kind}); abom reads ELF files")]
+    NotRegular { path: std::path::PathBuf, kind: &'static str },
+    #[error("{path}: {size} bytes, more than the {MAX_ELF_BYTES} an ELF file abom rewrites may have")]
+    TooLarge { path: std::path::PathBuf, size: u64 },
+    #[error("{path}: {source}")]
+    Read { path: std::path::PathBuf, #[source] source: std::io::Error },
+    /// A file's header was refused (the inner error is printed, not chained).
+    #[error("{path}: {inner}")]
+    InFile { path: std::path::PathBuf, inner: Box<AbomError> },
+}
+
+/// The largest file `abom` reads (libLLVM, among the largest shared
+/// objects Debian ships, is under 150 MiB).
+pub const MAX_ELF_BYTES: u64 = 1 << 30;
+
+/// Read an ELF file for scanning or rewriting, refusing without reading it
+/// whole what cannot be one: anything but a regular file (a directory,
+/// /dev/zero, a FIFO), a file whose first bytes are not an x86-64 ELF
+/// header, or one larger than [`MAX_ELF_BYTES`] (a sparse 2 GiB file is
+/// refused by its header or its size, not read). The size is taken from
+/// the open file, and at most that many bytes are read, so a file that
+/// grows meanwhile cannot make us read more.
+pub fn read_elf_file(path: &std::path::Path) -> Result<Vec<u8>, AbomError> {
+    use std::io::Read;
+    let read_err = |source| AbomError::Read { path: path.to_owned(), source };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let meta = file.metadata().map_err(read_err)?;
+    let ft = meta.file_type();
+    if !ft.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = if ft.is_dir() {
+            "a directory"
+        } else if ft.is_char_device() {
+            "a character device"
+        } else if ft.is_block_device() {
+            "a block device"
+        } else if ft.is_fifo() {
+            "a FIFO"
+        } else if ft.is_socket() {
+            "a socket"
+        } else {
+            "not a file"
+        };
+        return Err(AbomError::NotRegular { path: path.to_owned(), kind });
+    }
+    let size = meta.len();
+    let mut reader = file.take(size.min(MAX_ELF_BYTES));
+    let mut header = [0u8; 64];
+    let in_file = |inner| AbomError::InFile { path: path.to_owned(), inner: Box::new(inner) };
+    reader.read_exact(&mut header).map_err(|_| in_file(AbomError::NotElf64))?;
+    elf::check_header(&header).map_err(in_file)?;
+    if size > MAX_ELF_BYTES {
+        return Err(AbomError::TooLarge { path: path.to_owned(), size });
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    bytes.extend_from_slice(&header);
+    reader.read_to_end(&mut bytes).map_err(read_err)?;
+    Ok(bytes)
 }
 
 /// Find every `syscall` in the executable segments of `elf` and decide which

@@ -73,15 +73,15 @@ fn write_target(output: &std::path::Path) -> PathBuf {
 pub fn exec(ctx: &Session, args: &Args) -> anyhow::Result<()> {
     match &args.action {
         Action::Scan { input } => {
-            let bytes = std::fs::read(input).map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
+            let bytes = abom::read_elf_file(input)?;
             let report = abom::scan(&bytes).map_err(|e| anyhow::Error::new(e).context(input.display().to_string()))?;
             super::emit(&ctx.ui, &report, &human(&report));
         }
         Action::Rewrite { input, output, report: report_path } => {
             // The mode is read before anything is written: IN and OUT may be
             // one file (in place) or one may be a link to the other.
-            let mode = std::fs::metadata(input).map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?.permissions().mode() & 0o7777;
-            let bytes = std::fs::read(input).map_err(|e| anyhow::anyhow!("{}: {e}", input.display()))?;
+            let bytes = abom::read_elf_file(input)?;
+            let mode = std::fs::metadata(input).map_err(|source| abom::AbomError::Read { path: input.clone(), source })?.permissions().mode() & 0o7777;
             let (out, report) = abom::rewrite(&bytes).map_err(|e| anyhow::Error::new(e).context(input.display().to_string()))?;
             build_farm::write_atomic_with_mode(&write_target(output), &out, mode)?;
             if let Some(p) = report_path {

@@ -48,6 +48,14 @@ pub struct Args {
     /// on a bridge or with an address; the container is reached at its --ip.
     #[arg(long, value_name = "user|tap:IFNAME", default_value = "user")]
     pub network: NetworkChoice,
+    /// Let the container open connections out through the user network:
+    /// to whatever the host reaches (the internet, DNS at 10.0.2.3) and to
+    /// every service bound to the host's 127.0.0.1, which slirp shows the
+    /// guest as 10.0.2.2 (other containers' -p ports among them). Off by
+    /// default: a container then talks only through its -p forwards, as
+    /// podman's slirp4netns with allow_host_loopback=false.
+    #[arg(long)]
+    pub outbound: bool,
     /// The container's address on the tap's network, with prefix (192.168.100.2/24).
     #[arg(long, value_name = "A.B.C.D/N")]
     pub ip: Option<String>,
@@ -96,7 +104,7 @@ pub struct Args {
 /// Run `run`.
 pub fn exec(ctx: &Session, args: &Args) -> anyhow::Result<()> {
     // Flags first: a wrong --network should not wait for a wrap.
-    let network = Network::from_flags(&args.network, &args.ports, args.ip.as_deref(), args.gateway.as_deref(), args.dns.as_deref())
+    let network = Network::from_flags(&args.network, &args.ports, args.outbound, args.ip.as_deref(), args.gateway.as_deref(), args.dns.as_deref())
         .map_err(crate::pipeline::container_run::RunError::Vm)?;
     let wrapped = if args.wrapped.join(crate::container::wrapped::WRAPPED_JSON).is_file() {
         args.wrapped.clone()

@@ -8,7 +8,7 @@
 
 use super::control::{self, GuestMessage};
 use super::vm::Channels;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -25,6 +25,8 @@ pub struct SessionConfig {
     pub channels: Channels,
     /// Sent on the control channel when PID 1 is ready ([`control::override_block`]).
     pub overrides: String,
+    /// The token in `overrides`: only an exit report carrying it is PID 1's.
+    pub token: control::RunToken,
     /// After forwarding a stop signal, how long the VM gets to stop itself.
     pub stop_grace: Duration,
     /// Kill the VM after this long (None: run until it stops).
@@ -134,7 +136,7 @@ pub fn run(mut cfg: SessionConfig) -> Result<SessionOutcome, SessionError> {
         pump(out, std::mem::replace(&mut cfg.stdout, Box::new(std::io::sink())), start, first.clone()),
         pump(err, std::mem::replace(&mut cfg.stderr, Box::new(std::io::sink())), start, first.clone()),
     ];
-    let exits = read_control(ctl);
+    let exits = read_control(ctl, cfg.token.clone());
 
     let mut stop_signal = None;
     let mut stop_deadline: Option<Instant> = None;
@@ -246,13 +248,21 @@ fn pump(mut from: UnixStream, mut sink: Box<dyn Write + Send>, start: Instant, f
     })
 }
 
-fn read_control(ctl: UnixStream) -> Receiver<GuestMessage> {
+/// PID 1's messages, read through the bounded [`control::GuestReader`]:
+/// a guest that floods the channel is left unread, not buffered.
+fn read_control(mut ctl: UnixStream, token: control::RunToken) -> Receiver<GuestMessage> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
-        for line in BufReader::new(ctl).lines() {
-            let Ok(line) = line else { break };
-            if let Some(m) = control::parse_guest(&line) {
-                let _ = tx.send(m);
+        let mut reader = control::GuestReader::new(token);
+        let mut buf = [0u8; 4096];
+        while !reader.exhausted() {
+            match ctl.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    for m in reader.feed(&buf[..n]) {
+                        let _ = tx.send(m);
+                    }
+                }
             }
         }
     });

@@ -55,7 +55,15 @@ pub enum VmError {
 pub enum Network {
     /// QEMU's user network (slirp): no root, no bridge; the host reaches
     /// the container only through `-p` forwards on its own addresses.
-    User { ports: Vec<PortForward> },
+    /// Without `outbound` the container opens no connection out at all
+    /// (slirp's `restrict=on`): slirp maps 10.0.2.2 to the host's loopback,
+    /// so an open user network lets a container reach every service bound
+    /// to the host's 127.0.0.1 (docker and podman refuse that by default).
+    User {
+        ports: Vec<PortForward>,
+        #[serde(default)]
+        outbound: bool,
+    },
     /// A tap device the host already has (on a bridge, or with an address
     /// of its own): the container has an address on that network (`--ip`)
     /// and is reached there directly, as any machine on the bridge is.
@@ -112,7 +120,7 @@ impl Network {
     /// is free, or the tap device exists.
     pub fn check(&self) -> Result<(), VmError> {
         match self {
-            Network::User { ports } => ports.iter().try_for_each(PortForward::check_free),
+            Network::User { ports, .. } => ports.iter().try_for_each(PortForward::check_free),
             Network::Tap { ifname, .. } => check_tap(ifname),
         }
     }
@@ -127,17 +135,20 @@ impl Network {
 
     /// From `run`'s flags: `-p` only with the user network, `--ip` (and
     /// `--gateway`, `--dns`) only, and always, with a tap.
-    pub fn from_flags(choice: &NetworkChoice, ports: &[PortForward], ip: Option<&str>, gateway: Option<&str>, dns: Option<&str>) -> Result<Network, VmError> {
+    pub fn from_flags(choice: &NetworkChoice, ports: &[PortForward], outbound: bool, ip: Option<&str>, gateway: Option<&str>, dns: Option<&str>) -> Result<Network, VmError> {
         match choice {
             NetworkChoice::User => {
                 if ip.is_some() || gateway.is_some() || dns.is_some() {
                     return Err(VmError::NetworkFlags("--ip, --gateway and --dns address the container on a tap; they need --network tap:IFNAME (on the user network it is always 10.0.2.15)"));
                 }
-                Ok(Network::User { ports: ports.to_vec() })
+                Ok(Network::User { ports: ports.to_vec(), outbound })
             }
             NetworkChoice::Tap(ifname) => {
                 if !ports.is_empty() {
                     return Err(VmError::NetworkFlags("-p forwards through QEMU's user network; on a tap the container is reached at its --ip directly"));
+                }
+                if outbound {
+                    return Err(VmError::NetworkFlags("--outbound opens QEMU's user network; on a tap what the container reaches is the tap's network's business"));
                 }
                 let ip = ip.ok_or(VmError::NetworkFlags("--network tap:IFNAME needs --ip A.B.C.D/PREFIX: the container's address on the tap's network"))?;
                 Ok(Network::Tap { ifname: ifname.clone(), guest: GuestAddress::parse(ip, gateway, dns)? })
@@ -298,8 +309,9 @@ pub fn command_line(cfg: &VmConfig) -> Vec<String> {
         push("-device", format!("isa-serial,chardev={id},index={index}"));
     }
     let netdev = match &cfg.network {
-        Network::User { ports } => {
-            let mut netdev = "user,id=net0".to_owned();
+        Network::User { ports, outbound } => {
+            // restrict=on isolates the guest but keeps the hostfwd rules.
+            let mut netdev = format!("user,id=net0,restrict={}", if *outbound { "off" } else { "on" });
             for p in ports {
                 netdev.push_str(",hostfwd=");
                 netdev.push_str(&p.hostfwd());
@@ -364,13 +376,13 @@ mod tests {
             accel: Accel::Tcg,
             machine: Machine::Pc,
             channels: ch,
-            network: Network::User { ports: vec!["6380:6379".parse().unwrap()] },
+            network: Network::User { ports: vec!["6380:6379".parse().unwrap()], outbound: false },
         };
         let j = command_line(&cfg).join(" ");
         let serials: Vec<&str> = j.split(" -device isa-serial,").skip(1).map(|s| s.split(' ').next().unwrap()).collect();
         assert_eq!(serials, ["chardev=con,index=0", "chardev=out,index=1", "chardev=err,index=2", "chardev=ctl,index=3"], "ttyS0..3 in order: {j}");
         assert!(j.contains("-initrd /w/rootfs.cpio") && j.contains("rdinit=/.xc/init"), "{j}");
-        assert!(j.contains("hostfwd=tcp:127.0.0.1:6380-:6379") && j.contains("-no-reboot"), "{j}");
+        assert!(j.contains("-netdev user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:6380-:6379") && j.contains("-no-reboot"), "no outbound by default (the host's loopback is 10.0.2.2 on slirp): {j}");
         cfg.rootfs_format = RootfsFormat::Ext4;
         cfg.rootfs = "/w/rootfs.ext4".into();
         let j = command_line(&cfg).join(" ");

@@ -224,10 +224,12 @@ pub fn run(ctx: &Context, req: &RunRequest) -> Result<ContainerRun, RunError> {
     ));
     ctx.detail(session::argv_text(&argv));
     let stdout: Box<dyn std::io::Write + Send> = if req.stdout_to_stderr { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) };
+    let token = control::RunToken::new().map_err(|source| RunError::RunDir { path: run_dir.clone(), source })?;
     let outcome = session::run(SessionConfig {
         argv: argv.clone(),
         channels: channels.clone(),
-        overrides: control::override_block(&req.args, &env, req.network.guest_override()),
+        overrides: control::override_block(&token, &req.args, &env, req.network.guest_override()),
+        token,
         stop_grace: req.stop_grace,
         timeout: req.timeout,
         stdout,

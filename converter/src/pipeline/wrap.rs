@@ -110,7 +110,7 @@ pub fn qemu_template(dir: &Path, m_rootfs: &pack::PackedRootfs, memory_mb: u32) 
             stderr_sock: "{sock}/stderr.sock".into(),
             control_sock: "{sock}/control.sock".into(),
         },
-        network: vm::Network::User { ports: vec![] },
+        network: vm::Network::User { ports: vec![], outbound: false },
     };
     vm::command_line(&cfg)
 }

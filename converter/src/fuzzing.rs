@@ -30,7 +30,38 @@ pub const TARGETS: &[(&str, Property)] = &[
     ("abom_rewrite", abom_rewrite),
     ("oci_image_json", oci_image_json),
     ("oci_image_tar", oci_image_tar),
+    ("guest_control", guest_control),
 ];
+
+// ------------------------------------------------------- guest control
+
+/// Feed `data` as the guest's control-channel bytes to `run`'s reader, all
+/// at once and in pieces cut where the data says. Properties: no panic;
+/// both ways give the same messages; at most one `Ready` and one `Exit`;
+/// an `Exit` only when the token's exit line is in the data; the reader
+/// never holds more than its line bound.
+pub fn guest_control(data: &[u8]) {
+    use crate::container::control::{GuestMessage, GuestReader, RunToken, MAX_LINE};
+    const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+    let token = RunToken::from_hex(TOKEN);
+    let mut whole = GuestReader::new(token.clone());
+    let all = whole.feed(data);
+    let mut pieces = GuestReader::new(token);
+    let step = data.first().map_or(1, |b| usize::from(*b % 17) + 1);
+    let mut cut = Vec::new();
+    for chunk in data.chunks(step) {
+        cut.extend(pieces.feed(chunk));
+        assert!(pieces.buffered() <= MAX_LINE, "the reader holds {} bytes", pieces.buffered());
+    }
+    assert_eq!(all, cut, "messages depend on how the bytes arrived");
+    assert!(all.iter().filter(|m| **m == GuestMessage::Ready).count() <= 1);
+    let exits = all.iter().filter(|m| matches!(m, GuestMessage::Exit(_))).count();
+    assert!(exits <= 1);
+    if exits == 1 {
+        let needle = format!("XC-EXIT {TOKEN} ");
+        assert!(data.windows(needle.len()).any(|w| w == needle.as_bytes()), "an exit without the token's line");
+    }
+}
 
 // ------------------------------------------------------------------ oci
 

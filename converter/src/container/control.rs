@@ -125,6 +125,11 @@ impl GuestReader {
         Self { token, line: Vec::with_capacity(MAX_LINE), overlong: false, lines: 0, ready_seen: false, exit_seen: false, ignored: 0 }
     }
 
+    /// Bytes held of a line not yet ended.
+    pub fn buffered(&self) -> usize {
+        self.line.len()
+    }
+
     /// Whether [`MAX_LINES`] lines were read: the caller stops reading.
     pub fn exhausted(&self) -> bool {
         self.lines >= MAX_LINES

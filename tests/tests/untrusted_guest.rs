@@ -174,3 +174,28 @@ fn abom_rewrite_refuses_non_regular_and_huge_input_without_reading_it() {
         assert!(!out.exists(), "{}: an output was written", input.display());
     }
 }
+
+/// Item 6: the image's own files under /tmp and /run are what the
+/// container sees (PID 1 mounted tmpfs over them), and /tmp stays
+/// writable.
+#[test]
+fn image_files_under_tmp_and_run_are_kept() {
+    let _g = heavy();
+    let dir = xc_tests::container::wrap(
+        "busybox-tmp-run",
+        |d| {
+            let root = xc_tests::host_rootfs::busybox(d);
+            for (sub, mode) in [("tmp", 0o1777), ("run", 0o755)] {
+                std::fs::create_dir_all(root.join(sub)).unwrap();
+                std::fs::write(root.join(sub).join("from-image"), format!("{sub}-from-image\n")).unwrap();
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(root.join(sub), std::fs::Permissions::from_mode(mode)).unwrap();
+            }
+            root
+        },
+        xc_tests::host_rootfs::spec(&["/bin/sh", "-c", "cat /tmp/from-image /run/from-image && echo w > /tmp/new && cat /tmp/new"], "tr"),
+    );
+    let r = xc(&shared_cache(), &["run", dir.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout, "tmp-from-image\nrun-from-image\nw\n", "{r:?}");
+}

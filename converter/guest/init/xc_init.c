@@ -337,8 +337,11 @@ static void mount_filesystems(void)
     mount_one("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
     mount_one("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "mode=0620,ptmxmode=0666");
     mount_one("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
-    mount_one("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
-    mount_one("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+    /* No tmpfs over /tmp and /run: the image's files there stay, as in
+     * docker. An image without them gets them, /tmp world-writable. */
+    if (mkdir("/tmp", 01777) == 0)
+        chmod("/tmp", 01777);
+    mkdir("/run", 0755);
 }
 
 static int if_up(int sock, const char *name)

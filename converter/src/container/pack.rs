@@ -161,7 +161,10 @@ pub fn pack(
 
 /// Directories PID 1 mounts on: present in the archive so a read-only
 /// rootfs still has them (the initramfs one is writable anyway).
-const MOUNT_POINTS: &[&str] = &["dev", "proc", "sys", "tmp", "run"];
+/// Where PID 1 mounts the kernel's filesystems. Not /tmp and /run: as in
+/// docker, the image's own files there stay visible (PID 1 makes them,
+/// /tmp with mode 1777, only when the image has none).
+const MOUNT_POINTS: &[&str] = &["dev", "proc", "sys"];
 
 fn write_cpio(tree: &RootfsTree, spec: &ContainerSpec, out: &Path, translate: &mut Option<&mut TranslateReport>) -> Result<(), PackError> {
     let werr = |source| PackError::Write { path: out.to_owned(), source };

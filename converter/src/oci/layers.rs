@@ -107,6 +107,16 @@ pub fn scan_whiteouts<R: Read>(tar: R, layer: &str) -> Result<Whiteouts, LayerEr
         if name == OPAQUE_MARKER {
             whiteouts.opaque.push(dir);
         } else if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
+            // `.wh..` and `.wh...` would name the directory itself or its
+            // parent: joined, they empty whole directories of the layers
+            // below. A whiteout names one entry; refuse the others by name.
+            if matches!(hidden, "" | "." | "..") || hidden.starts_with(WHITEOUT_PREFIX) {
+                return Err(LayerError::Unsafe {
+                    layer: layer.to_owned(),
+                    entry: String::from_utf8_lossy(&raw).into_owned(),
+                    reason: format!("a whiteout must name one entry, not {hidden:?}"),
+                });
+            }
             whiteouts.removed.push(dir.join(hidden));
         }
     }

@@ -84,6 +84,23 @@ fn apply(root: &Path, layers: &[Vec<u8>]) -> Result<(), LayerError> {
     a.finish().map(|_| ())
 }
 
+/// Issue 21.7: `.wh..` and `.wh...` name the directory itself and its
+/// parent; they are refused by name and the lower layers stay whole.
+#[test]
+fn whiteouts_naming_dot_or_dotdot_are_refused() {
+    for marker in ["etc/.wh..", "etc/.wh...", "etc/sub/.wh...", ".wh..", "etc/.wh.", "etc/.wh..wh.x"] {
+        let t = tempfile::tempdir().unwrap();
+        let lower = tar(&[Member::Dir("etc"), Member::Dir("etc/sub"), Member::File("etc/keep", b"1", 0o644), Member::File("etc/sub/keep", b"1", 0o644), Member::File("top", b"1", 0o644)]);
+        let upper = tar(&[Member::File(marker, b"", 0o644)]);
+        let e = apply(t.path(), &[lower, upper]).unwrap_err();
+        assert!(matches!(&e, LayerError::Unsafe { entry, .. } if entry == marker), "{marker}: {e}");
+        assert!(e.to_string().contains("whiteout must name one entry"), "{marker}: {e}");
+        for f in ["etc/keep", "etc/sub/keep", "top"] {
+            assert!(t.path().join(f).is_file(), "{marker} removed {f}");
+        }
+    }
+}
+
 #[test]
 fn whiteout_removes_a_lower_file_and_opaque_keeps_only_the_upper_layer() {
     let t = tempfile::tempdir().unwrap();

@@ -199,3 +199,91 @@ fn image_files_under_tmp_and_run_are_kept() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.stdout, "tmp-from-image\nrun-from-image\nw\n", "{r:?}");
 }
+
+/// Item 8: requests that cannot work are exit 2 naming the flag or path,
+/// before a kernel is built or a VM started.
+#[test]
+fn bad_requests_are_refused_early_with_exit_2() {
+    // A mistyped image path on an empty cache: refused before any kernel
+    // is pulled or built (the cache gets no sources or builds).
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("empty-cache");
+    let not_image = tmp.path().join("not-an-image");
+    std::fs::create_dir_all(&not_image).unwrap();
+    std::fs::write(tmp.path().join("notes.txt"), b"hello").unwrap();
+    for (cmd, path) in [("run", tmp.path().join("typo")), ("wrap", tmp.path().join("typo")), ("wrap", not_image.clone()), ("run", tmp.path().join("notes.txt"))] {
+        let started = std::time::Instant::now();
+        let r = xc(&cache, &[cmd, path.to_str().unwrap()]);
+        assert_eq!(r.code, 2, "{cmd} {}: {r:?}", path.display());
+        assert!(r.stderr.contains(path.to_str().unwrap()), "{cmd}: the error does not name the path: {}", r.stderr);
+        assert!(!cache.join("sources").exists() && !cache.join("builds").exists(), "{cmd} {}: a kernel was fetched for it", path.display());
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "{cmd}: took {:?}", started.elapsed());
+    }
+}
+
+/// Item 8, on a wrapped container: the same host port twice, more memory
+/// than the host has, or several CPUs on a kernel without SMP are exit 2
+/// naming the flag, and no VM starts (each returns at once).
+#[test]
+fn run_flags_that_cannot_work_are_refused_before_the_vm_starts() {
+    let dir = busybox_wrapped();
+    let d = dir.to_str().unwrap();
+    let port = free_port().to_string();
+    let cases: [(&[&str], &str); 3] = [
+        (&["-p", &format!("{port}:80"), "-p", &format!("{port}:81")], "both take host port"),
+        (&["-p", &format!("127.0.0.1:{port}:80"), "-p", &format!("0.0.0.0:{port}:81")], "both take host port"),
+        (&["--memory", "99999999"], "--memory 99999999"),
+    ];
+    for (flags, says) in cases {
+        let mut args = vec!["run", d];
+        args.extend(flags);
+        let r = xc(&shared_cache(), &args);
+        assert_eq!(r.code, 2, "{flags:?}: {r:?}");
+        assert!(r.stderr.contains(says), "{flags:?}: {}", r.stderr);
+        assert!(!r.stderr.contains("running "), "{flags:?}: a VM was started: {}", r.stderr);
+    }
+    // The same container pointing at a kernel configuration without SMP
+    // (a copy of its wrapped.json; the real image is SMP).
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("wrapped");
+    std::fs::create_dir_all(&copy).unwrap();
+    for f in std::fs::read_dir(dir).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), copy.join(f.file_name())).unwrap();
+    }
+    let up = tmp.path().join("up-image");
+    std::fs::create_dir_all(&up).unwrap();
+    std::fs::write(up.join("config"), "CONFIG_X86_64=y\n# CONFIG_SMP is not set\n").unwrap();
+    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(copy.join("wrapped.json")).unwrap()).unwrap();
+    m["kernel"]["image_dir"] = serde_json::json!(up);
+    std::fs::write(copy.join("wrapped.json"), m.to_string()).unwrap();
+    let r = xc(&shared_cache(), &["run", copy.to_str().unwrap(), "--cpus", "2"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("--cpus 2") && r.stderr.contains("CONFIG_SMP"), "{}", r.stderr);
+}
+
+/// Item 8: a dynamic entrypoint whose ELF interpreter is not in the image
+/// fails with 127 and PID 1 names the interpreter.
+#[test]
+fn a_missing_interpreter_is_named() {
+    let _g = heavy();
+    let dir = xc_tests::container::wrap(
+        "busybox-no-ld",
+        |d| {
+            let root = xc_tests::host_rootfs::busybox(d);
+            std::fs::create_dir_all(root.join("opt")).unwrap();
+            std::fs::copy("/usr/bin/redis-server", root.join("opt/dynamic")).unwrap();
+            std::fs::write(root.join("opt/script"), "#!/no/such/shell\necho hi\n").unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(root.join("opt/script"), std::fs::Permissions::from_mode(0o755)).unwrap();
+            root
+        },
+        xc_tests::host_rootfs::spec(&["/opt/dynamic"], "nold"),
+    );
+    let r = xc(&shared_cache(), &["run", dir.to_str().unwrap()]);
+    assert_eq!(r.code, 127, "{r:?}");
+    assert!(r.stderr.contains("its interpreter /lib64/ld-linux-x86-64.so.2 is missing"), "{}", r.stderr);
+    let r = xc(&shared_cache(), &["run", dir.to_str().unwrap(), "--", "/opt/script"]);
+    assert_eq!(r.code, 127, "{r:?}");
+    assert!(r.stderr.contains("its interpreter /no/such/shell is missing"), "{}", r.stderr);
+}

@@ -29,6 +29,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -478,6 +479,55 @@ static const char *resolve(const struct spec *s, const char *name, char *buf, si
 }
 
 /* In the forked child: become the entrypoint. Never returns. */
+/* The program that runs `file`: a script's #! line, or an ELF file's
+ * PT_INTERP (the dynamic loader). 0 when it has none or is unreadable. */
+static int interpreter_of(const char *file, char *out, size_t size)
+{
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    unsigned char head[4096];
+    ssize_t n = pread(fd, head, sizeof head, 0);
+    int found = 0;
+    if (n > 2 && head[0] == '#' && head[1] == '!') {
+        size_t i = 2, j = 0;
+        while (i < (size_t)n && (head[i] == ' ' || head[i] == '\t'))
+            i++;
+        while (i < (size_t)n && head[i] != ' ' && head[i] != '\t' && head[i] != '\n' && j + 1 < size)
+            out[j++] = head[i++];
+        out[j] = 0;
+        found = j > 0;
+    } else if (n >= 64 && !memcmp(head, "\177ELF", 4) && head[4] == 2) {
+        /* ELF64, little endian (x86-64): e_phoff at 32, e_phentsize at 54, e_phnum at 56. */
+        uint64_t phoff;
+        uint16_t phentsize, phnum;
+        memcpy(&phoff, head + 32, 8);
+        memcpy(&phentsize, head + 54, 2);
+        memcpy(&phnum, head + 56, 2);
+        for (unsigned i = 0; i < phnum && i < 64 && phentsize >= 56; i++) {
+            unsigned char ph[56];
+            if (pread(fd, ph, sizeof ph, (off_t)(phoff + (uint64_t)i * phentsize)) != (ssize_t)sizeof ph)
+                break;
+            uint32_t type;
+            uint64_t off, filesz;
+            memcpy(&type, ph, 4);
+            memcpy(&off, ph + 8, 8);
+            memcpy(&filesz, ph + 32, 8);
+            if (type != 3 /* PT_INTERP */)
+                continue;
+            if (filesz == 0 || filesz >= size)
+                break;
+            if (pread(fd, out, filesz, (off_t)off) == (ssize_t)filesz) {
+                out[filesz] = 0;
+                found = out[0] != 0;
+            }
+            break;
+        }
+    }
+    close(fd);
+    return found;
+}
+
 static void exec_entrypoint(const struct spec *s)
 {
     memset(run_token, 0, sizeof run_token);
@@ -511,7 +561,11 @@ static void exec_entrypoint(const struct spec *s)
     }
     execve(file, s->args, s->env);
     int e = errno;
-    say("cannot execute %s: %s", file, strerror(e));
+    char interp[256];
+    if (e == ENOENT && access(file, F_OK) == 0 && interpreter_of(file, interp, sizeof interp))
+        say("cannot execute %s: its interpreter %s is missing from the image", file, interp);
+    else
+        say("cannot execute %s: %s", file, strerror(e));
     _exit(e == ENOENT ? 127 : 126);
 }
 

@@ -143,6 +143,10 @@ pub fn exec(ctx: &Session, args: &Args) -> anyhow::Result<()> {
         }
         _ => unreachable!("clap requires IMAGE or --rootfs with --spec"),
     };
+    // A mistyped image path is an error now, not after a kernel build.
+    if let Some(image) = &args.image {
+        probe_image(image)?;
+    }
     super::prepare_host(ctx, crate::host::EXT4_PACKAGES, "ext4 rootfs images")?;
     let kernel = kernel_image(ctx, args)?;
     let req = WrapRequest {
@@ -171,6 +175,11 @@ pub fn exec(ctx: &Session, args: &Args) -> anyhow::Result<()> {
 }
 
 /// A spec with nothing to run.
+/// The image's first look ([`crate::oci::layout::probe`]), as wrap's error.
+fn probe_image(image: &std::path::Path) -> Result<(), wrap::WrapError> {
+    crate::oci::layout::probe(image).map_err(|e| wrap::WrapError::Image { image: image.to_path_buf(), source: e.into() })
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: `args` is empty: the spec must name the entrypoint")]
 pub struct EmptyArgs {
@@ -185,6 +194,7 @@ pub(crate) fn wrap_with_defaults(ctx: &Session, image: &std::path::Path, memory_
         profile: crate::pipeline::image::ProfileRef { name: DEFAULT_PROFILE.into(), dir: None },
         mode: Mode::Libos,
     };
+    probe_image(image)?;
     super::prepare_host(ctx, crate::host::EXT4_PACKAGES, "ext4 rootfs images")?;
     let kernel = super::build::image_for(ctx, &spec, &super::build::options(None))?;
     let req = WrapRequest {

@@ -43,6 +43,8 @@ pub enum VmError {
     BadAddress { flag: &'static str, value: String, why: &'static str },
     #[error("{0}")]
     NetworkFlags(&'static str),
+    #[error("-p {first} and -p {second} both take host port {port}/{proto}; each host port can be forwarded once", proto = if *.proto == Proto::Tcp { "tcp" } else { "udp" })]
+    DuplicatePort { first: String, second: String, port: u16, proto: Proto },
     #[error("tap device {ifname:?} does not exist; create it first, e.g.: ip tuntap add dev {ifname} mode tap && ip link set {ifname} up (then add it to a bridge, or give it an address)")]
     NoTap { ifname: String },
     #[error("network interface {ifname:?} is not a tap device ({path} is missing); QEMU needs a tap (ip tuntap add dev NAME mode tap)")]
@@ -120,7 +122,18 @@ impl Network {
     /// is free, or the tap device exists.
     pub fn check(&self) -> Result<(), VmError> {
         match self {
-            Network::User { ports, .. } => ports.iter().try_for_each(PortForward::check_free),
+            Network::User { ports, .. } => {
+                for (i, a) in ports.iter().enumerate() {
+                    for b in &ports[i + 1..] {
+                        let unspecified = Ipv4Addr::UNSPECIFIED;
+                        if a.proto == b.proto && a.host_port == b.host_port && (a.host_ip == b.host_ip || a.host_ip == unspecified || b.host_ip == unspecified) {
+                            let show = |p: &PortForward| format!("{}:{}:{}", p.host_ip, p.host_port, p.guest_port);
+                            return Err(VmError::DuplicatePort { first: show(a), second: show(b), port: a.host_port, proto: a.proto });
+                        }
+                    }
+                }
+                ports.iter().try_for_each(PortForward::check_free)
+            }
             Network::Tap { ifname, .. } => check_tap(ifname),
         }
     }

@@ -40,11 +40,7 @@ pub fn slots(resources: &Resources, cells: usize, machine_cores: usize, machine_
 /// The machine's cores and memory (GiB, from /proc/meminfo).
 pub fn machine() -> (usize, u64) {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let kib = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| m.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
-        .unwrap_or(4 << 20);
-    (cores, kib >> 20)
+    (cores, crate::host::memory_mib().unwrap_or(4 << 10) >> 10)
 }
 
 /// What the local runner tells its caller (the terminal's progress lines).

@@ -275,7 +275,8 @@ pub fn resolve_user(rootfs: &Path, user: &str) -> Result<ResolvedUser, ConfigErr
                 home: "/root".into(),
             })),
         u if u.bytes().all(|b| b.is_ascii_digit()) => {
-            let uid: u32 = u.parse().map_err(|_| bad("uid out of range".into()))?;
+            // (uid_t)-1 means "unchanged" to setuid(2): not a user.
+            let uid: u32 = u.parse().ok().filter(|n| *n != u32::MAX).ok_or_else(|| bad(format!("uid out of range (0 to {})", u32::MAX - 1)))?;
             users
                 .iter()
                 .find(|e| e.uid == uid)
@@ -301,7 +302,7 @@ pub fn resolve_user(rootfs: &Path, user: &str) -> Result<ResolvedUser, ConfigErr
     let gid = match group {
         None | Some("") => entry.gid,
         Some(g) if g.bytes().all(|b| b.is_ascii_digit()) => {
-            g.parse().map_err(|_| bad("gid out of range".into()))?
+            g.parse().ok().filter(|n| *n != u32::MAX).ok_or_else(|| bad(format!("gid out of range (0 to {})", u32::MAX - 1)))?
         }
         Some(g) => match groups.iter().find(|e| e.name == g) {
             Some(e) => e.gid,

@@ -103,6 +103,29 @@ pub struct SelectedManifest {
     pub name: Option<String>,
 }
 
+/// A cheap look at `image` before anything expensive (a kernel build)
+/// happens for it: a directory must hold `index.json` or `manifest.json`,
+/// a file must begin with a tar header. Unpacking checks everything else.
+pub fn probe(image: &Path) -> Result<(), LayoutError> {
+    let meta = fs::metadata(image).map_err(io_err(image))?;
+    let not_an_image = || LayoutError::NotAnImage { path: image.to_path_buf() };
+    if meta.is_dir() {
+        return if image.join("index.json").is_file() || image.join("manifest.json").is_file() { Ok(()) } else { Err(not_an_image()) };
+    }
+    if !meta.is_file() {
+        return Err(not_an_image());
+    }
+    let mut header = [0u8; 512];
+    let mut f = File::open(image).map_err(io_err(image))?;
+    io::Read::read_exact(&mut f, &mut header).map_err(|_| not_an_image())?;
+    // POSIX ustar and GNU tar both put "ustar" at offset 257.
+    if &header[257..262] == b"ustar" {
+        Ok(())
+    } else {
+        Err(not_an_image())
+    }
+}
+
 impl ImageDir {
     /// Open `image`: a directory is used in place (never written), a file is
     /// unpacked as a tar into a scratch directory under `scratch_parent`.

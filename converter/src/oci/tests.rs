@@ -84,6 +84,18 @@ fn apply(root: &Path, layers: &[Vec<u8>]) -> Result<(), LayerError> {
     a.finish().map(|_| ())
 }
 
+/// Issue 21.8: uid and gid 4294967295 are (uid_t)-1, "unchanged" to
+/// setuid(2): refused at wrap, not at run.
+#[test]
+fn user_4294967295_is_refused_at_wrap() {
+    let t = tempfile::tempdir().unwrap();
+    for user in ["4294967295", "0:4294967295", "4294967296"] {
+        let e = resolve_user(t.path(), user).unwrap_err();
+        assert!(e.to_string().contains("out of range"), "{user}: {e}");
+    }
+    assert_eq!(resolve_user(t.path(), "4294967294:4294967294").unwrap().uid, 4294967294);
+}
+
 /// Issue 21.7: `.wh..` and `.wh...` name the directory itself and its
 /// parent; they are refused by name and the lower layers stay whole.
 #[test]

@@ -90,6 +90,10 @@ pub enum RunError {
     NameInUse { name: String, pid: u32, dir: PathBuf },
     #[error("-e {value:?}: {why}")]
     BadEnv { value: String, why: &'static str },
+    #[error("--memory {asked}: this host has {host} MiB in all; give the VM less")]
+    MemoryTooLarge { asked: u32, host: u64 },
+    #[error("--cpus {cpus}: the kernel of this container ({config}) is built without CONFIG_SMP and would use one CPU; wrap it with an SMP profile (e.g. --profile container-smp) or run with --cpus 1")]
+    NoSmp { cpus: u32, config: PathBuf },
     #[error("{path} exists and was not made by `xc-convert run` (no {RUN_MARKER} in it): not removing it; pick another --name")]
     NotARunDir { path: PathBuf },
     #[error("cannot set up run directory {path}")]
@@ -185,6 +189,19 @@ pub fn run(ctx: &Context, req: &RunRequest) -> Result<ContainerRun, RunError> {
     let memory_mb = req.memory_mb.unwrap_or(m.options.memory_mb);
     if m.rootfs.format == RootfsFormat::Initramfs {
         pack::check_initramfs_fits(m.rootfs.content_bytes, memory_mb)?;
+    }
+    if let Some(host) = crate::host::memory_mib().filter(|h| u64::from(memory_mb) > *h) {
+        return Err(RunError::MemoryTooLarge { asked: memory_mb, host });
+    }
+    if req.cpus > 1 {
+        // The kernel's .config is in the image directory wrap recorded;
+        // when that is gone (cache cleaned) the check cannot be made.
+        let config = ctx.layout.absolute(&m.kernel.image_dir).join("config");
+        match std::fs::read_to_string(&config) {
+            Ok(text) if !text.lines().any(|l| l == "CONFIG_SMP=y") => return Err(RunError::NoSmp { cpus: req.cpus, config }),
+            Ok(_) => {}
+            Err(_) => ctx.status(format!("--cpus {}: cannot read {} to check the kernel has SMP", req.cpus, config.display())),
+        }
     }
     let env = env_overrides(&req.env)?;
     req.network.check()?;

@@ -366,7 +366,8 @@ fn python_image() -> Image {
     )
 }
 
-fn busybox_layer() -> Layer {
+/// Static busybox with sh, ls, cat and echo.
+pub fn busybox_layer() -> Layer {
     let mut l = Layer::default();
     l.host_file("bin/busybox", Path::new("/bin/busybox"));
     for applet in ["sh", "ls", "cat", "echo"] {

@@ -287,3 +287,34 @@ fn a_missing_interpreter_is_named() {
     assert_eq!(r.code, 127, "{r:?}");
     assert!(r.stderr.contains("its interpreter /no/such/shell is missing"), "{}", r.stderr);
 }
+
+/// Item 10: `run WRAPPED -- ARGS` replaces the image's Cmd and keeps its
+/// Entrypoint, as `docker run IMAGE ARGS` (and our own `wrap IMAGE ARGS`)
+/// do; `--entrypoint` replaces the Entrypoint and drops the Cmd.
+#[test]
+fn run_args_replace_cmd_and_entrypoint_replaces_the_entrypoint_as_in_docker() {
+    let _g = heavy();
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("ep-image");
+    xc_tests::images::Image::new(
+        "ep",
+        serde_json::json!({"Entrypoint": ["echo", "from-entrypoint"], "Cmd": ["from-cmd"], "Env": ["PATH=/bin"]}),
+        vec![xc_tests::images::busybox_layer()],
+    )
+    .write(xc_tests::images::Form::OciDir, &image);
+    let mut args = vec!["wrap", image.to_str().unwrap()];
+    args.extend(xc_tests::container::KERNEL);
+    let w = xc(&shared_cache(), &args).expect_code(0);
+    let dir = w.stdout.lines().last().unwrap().to_owned();
+    let out = |extra: &[&str]| {
+        let mut a = vec!["run", dir.as_str()];
+        a.extend(extra);
+        let r = xc(&shared_cache(), &a);
+        assert_eq!(r.code, 0, "{extra:?}: {r:?}");
+        r.stdout
+    };
+    assert_eq!(out(&[]), "from-entrypoint from-cmd\n");
+    assert_eq!(out(&["--", "a", "b"]), "from-entrypoint a b\n");
+    assert_eq!(out(&["--entrypoint", "echo", "--", "only"]), "only\n");
+    assert_eq!(out(&["--entrypoint", "sh", "--", "-c", "echo via-sh"]), "via-sh\n");
+}

@@ -16,8 +16,10 @@ use std::time::Duration;
 /// or SIGTERM is forwarded to the entrypoint; QEMU is killed if the VM has
 /// not stopped after --stop-timeout, or at a second Ctrl-C.
 ///
-/// -e and the arguments after `--` override the wrapped spec for this run
-/// only (they travel on the control channel, the rootfs is not changed).
+/// -e, --entrypoint and the arguments after `--` override the wrapped spec
+/// for this run only (they travel on the control channel, the rootfs is not
+/// changed). As with `docker run IMAGE ARGS`, ARGS replace the image's Cmd
+/// and keep its Entrypoint; --entrypoint replaces the Entrypoint.
 /// Every run is its own VM: start `run` several times, with different
 /// --name, for several containers; none sees another's processes, files or
 /// network except through the ports forwarded to the host.
@@ -96,7 +98,13 @@ pub struct Args {
     /// Keep the run directory (console.log, run.json) after a clean run.
     #[arg(long)]
     pub keep: bool,
-    /// Replace the spec's argv (entrypoint included).
+    /// Run PROGRAM instead of the image's Entrypoint (its Cmd is dropped;
+    /// ARGS after `--` become PROGRAM's arguments), as docker's --entrypoint.
+    #[arg(long, value_name = "PROGRAM")]
+    pub entrypoint: Option<String>,
+    /// Replace the image's Cmd, as `docker run IMAGE ARGS` does: the
+    /// Entrypoint stays and gets ARGS. A container wrapped from a rootfs
+    /// and a spec has no Entrypoint part: ARGS replace its whole argv.
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
 }
@@ -117,6 +125,7 @@ pub fn exec(ctx: &Session, args: &Args) -> anyhow::Result<()> {
         network,
         env: args.env.clone(),
         args: args.args.clone(),
+        entrypoint: args.entrypoint.clone(),
         memory_mb: args.memory,
         cpus: args.cpus,
         name: args.name.clone(),

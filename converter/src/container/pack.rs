@@ -273,6 +273,7 @@ mod tests {
 
     fn spec() -> ContainerSpec {
         ContainerSpec {
+            entrypoint_len: 0,
             args: vec!["/bin/sh".into()],
             env: vec!["PATH=/bin".into()],
             cwd: "/".into(),

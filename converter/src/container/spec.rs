@@ -42,6 +42,11 @@ impl Default for NetworkSpec {
 pub struct ContainerSpec {
     /// Entrypoint + Cmd (argv[0] first; a path inside the rootfs or a name looked up in PATH).
     pub args: Vec<String>,
+    /// How many of `args` are the image's Entrypoint: `run IMAGE ARGS`
+    /// replaces the rest (Cmd), as `docker run` does. 0 for a spec
+    /// written by hand (`wrap --rootfs --spec`): ARGS replace all of argv.
+    #[serde(default)]
+    pub entrypoint_len: usize,
     /// Environment, `KEY=VALUE`.
     pub env: Vec<String>,
     /// Working directory inside the rootfs.
@@ -94,6 +99,16 @@ pub fn unescape(value: &str) -> Option<String> {
 }
 
 impl ContainerSpec {
+    /// argv for one run, by docker's rules: `entrypoint` replaces the
+    /// Entrypoint and drops Cmd; `args` (if any) replace Cmd.
+    pub fn run_argv(&self, entrypoint: Option<&str>, args: &[String]) -> Vec<String> {
+        match entrypoint {
+            Some(e) => std::iter::once(e.to_owned()).chain(args.iter().cloned()).collect(),
+            None if args.is_empty() => self.args.clone(),
+            None => self.args[..self.entrypoint_len.min(self.args.len())].iter().cloned().chain(args.iter().cloned()).collect(),
+        }
+    }
+
     /// The file PID 1 reads: `arg`, `env`, `group` and `port` lines repeat, in order.
     pub fn to_init_file(&self) -> String {
         let mut s = String::from("version 1\n");
@@ -133,6 +148,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn run_argv_follows_docker() {
+        let mut spec: ContainerSpec = serde_json::from_value(serde_json::json!({
+            "args": ["nginx", "-g", "daemon off;"], "entrypoint_len": 1, "env": [], "cwd": "/", "uid": 0, "gid": 0,
+            "groups": [], "hostname": "h", "exposed_ports": [], "network": null
+        }))
+        .unwrap();
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(spec.run_argv(None, &[]), v(&["nginx", "-g", "daemon off;"]));
+        assert_eq!(spec.run_argv(None, &v(&["-t"])), v(&["nginx", "-t"]));
+        assert_eq!(spec.run_argv(Some("sh"), &v(&["-c", "x"])), v(&["sh", "-c", "x"]));
+        assert_eq!(spec.run_argv(Some("sh"), &[]), v(&["sh"]));
+        spec.entrypoint_len = 0;
+        assert_eq!(spec.run_argv(None, &v(&["ls"])), v(&["ls"]));
+        spec.entrypoint_len = 99;
+        assert_eq!(spec.run_argv(None, &v(&["x"])), v(&["nginx", "-g", "daemon off;", "x"]));
+    }
+
+    #[test]
     fn escaping_round_trips_backslashes_and_newlines() {
         for v in ["plain", "a\\b", "two\nlines", "tab\there", "\\n literal", ""] {
             assert_eq!(unescape(&escape(v)).as_deref(), Some(v));
@@ -145,6 +178,7 @@ mod tests {
     #[test]
     fn init_file_keeps_argument_order_and_one_value_per_line() {
         let spec = ContainerSpec {
+            entrypoint_len: 0,
             args: vec!["/bin/sh".into(), "-c".into(), "echo a\nb".into()],
             env: vec!["PATH=/bin".into()],
             cwd: "/".into(),

@@ -85,7 +85,7 @@ pub fn build_spec(
     let empty = Config::default();
     let config = image.config().as_ref().unwrap_or(&empty);
 
-    let args = argv(config, overrides)?;
+    let (args, entrypoint_len) = argv(config, overrides)?;
     let user_field = overrides
         .user
         .clone()
@@ -109,6 +109,7 @@ pub fn build_spec(
     exposed_ports.sort();
     Ok(ContainerSpec {
         args,
+        entrypoint_len,
         env,
         cwd,
         uid: user.uid,
@@ -120,7 +121,8 @@ pub fn build_spec(
     })
 }
 
-fn argv(config: &Config, overrides: &Overrides) -> Result<Vec<String>, ConfigError> {
+/// Entrypoint + Cmd, and how many of them are the Entrypoint.
+fn argv(config: &Config, overrides: &Overrides) -> Result<(Vec<String>, usize), ConfigError> {
     let (entrypoint, cmd) = match &overrides.entrypoint {
         Some(e) => (e.clone(), overrides.cmd.clone().unwrap_or_default()),
         None => (
@@ -132,9 +134,10 @@ fn argv(config: &Config, overrides: &Overrides) -> Result<Vec<String>, ConfigErr
                 .unwrap_or_default(),
         ),
     };
+    let entrypoint_len = entrypoint.len();
     let args: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
     match args.first() {
-        Some(a0) if !a0.is_empty() => Ok(args),
+        Some(a0) if !a0.is_empty() => Ok((args, entrypoint_len)),
         _ => Err(ConfigError::NoCommand),
     }
 }

@@ -29,8 +29,11 @@ pub struct RunRequest {
     pub network: Network,
     /// `K=V` (or `K`, taken from our environment) set for the entrypoint.
     pub env: Vec<String>,
-    /// Replace the spec's argv when not empty.
+    /// Replace the image's Cmd when not empty (the Entrypoint stays), as
+    /// `docker run IMAGE ARGS`.
     pub args: Vec<String>,
+    /// Replace the Entrypoint and drop the Cmd (`--entrypoint`).
+    pub entrypoint: Option<String>,
     /// Guest memory [default: what wrap recorded].
     pub memory_mb: Option<u32>,
     pub cpus: u32,
@@ -241,11 +244,14 @@ pub fn run(ctx: &Context, req: &RunRequest) -> Result<ContainerRun, RunError> {
     ));
     ctx.detail(session::argv_text(&argv));
     let stdout: Box<dyn std::io::Write + Send> = if req.stdout_to_stderr { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) };
+    // The whole argv travels (PID 1 replaces argv with `arg` lines); empty:
+    // the spec's as wrapped.
+    let argv_override = if req.entrypoint.is_some() || !req.args.is_empty() { m.spec.run_argv(req.entrypoint.as_deref(), &req.args) } else { Vec::new() };
     let token = control::RunToken::new().map_err(|source| RunError::RunDir { path: run_dir.clone(), source })?;
     let outcome = session::run(SessionConfig {
         argv: argv.clone(),
         channels: channels.clone(),
-        overrides: control::override_block(&token, &req.args, &env, req.network.guest_override()),
+        overrides: control::override_block(&token, &argv_override, &env, req.network.guest_override()),
         token,
         stop_grace: req.stop_grace,
         timeout: req.timeout,

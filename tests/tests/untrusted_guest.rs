@@ -318,3 +318,48 @@ fn run_args_replace_cmd_and_entrypoint_replaces_the_entrypoint_as_in_docker() {
     assert_eq!(out(&["--entrypoint", "echo", "--", "only"]), "only\n");
     assert_eq!(out(&["--entrypoint", "sh", "--", "-c", "echo via-sh"]), "via-sh\n");
 }
+
+/// Item 9: Ctrl-C while the VM still boots stops `run` at once (exit 130)
+/// and the entrypoint never starts; it used to start anyway and `run`
+/// waited its whole stop timeout.
+#[test]
+fn ctrl_c_during_boot_stops_the_run_before_the_entrypoint_starts() {
+    use std::os::unix::process::CommandExt;
+    let _g = heavy();
+    let dir = busybox_wrapped();
+    let child = Command::new(xc_tests::binary())
+        .arg("--cache")
+        .arg(shared_cache())
+        .args(["run", dir.to_str().unwrap(), "--stop-timeout", "30", "--", "sh", "-c", "echo entrypoint-started; sleep 100"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut guard = xc_tests::container::RunGuard(child);
+    // QEMU is started after run watches its signals: once it exists, a
+    // SIGINT is run's to handle, and the guest has barely begun to boot.
+    let pid = guard.0.id();
+    let started = std::time::Instant::now();
+    loop {
+        // (run's earlier children, dpkg-query, come before its signal watch.)
+        let has_child = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            let child_of_run = std::fs::read_to_string(e.path().join("stat")).ok().and_then(|s| s.rsplit_once(')').map(|(_, r)| r.split_whitespace().nth(1) == Some(&pid.to_string()))).unwrap_or(false);
+            // comm, not cmdline: `dpkg-query -W qemu-system-x86` names it too.
+            child_of_run && std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.starts_with("qemu-system") || c.starts_with("setpriv"))
+        });
+        if has_child {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "run started no QEMU");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let t = std::time::Instant::now();
+    let code = xc_tests::container::ctrl_c(&mut guard.0);
+    let (mut out, mut err) = (String::new(), String::new());
+    std::io::Read::read_to_string(guard.0.stdout.as_mut().unwrap(), &mut out).unwrap();
+    std::io::Read::read_to_string(guard.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(code, 130, "stdout: {out}\nstderr: {err}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(10), "run took {:?} to stop", t.elapsed());
+    assert!(!out.contains("entrypoint-started"), "the entrypoint started after Ctrl-C: {out}");
+}

@@ -4,7 +4,8 @@
 //!
 //! Stopping: the first SIGINT/SIGTERM is sent on as `signal N`; QEMU is
 //! killed when the grace period ends without the VM stopping, or at a second
-//! signal.
+//! signal. A signal that comes while the VM still boots (before PID 1 got
+//! `start`) kills QEMU at once: the entrypoint never starts.
 
 use super::control::{self, GuestMessage};
 use super::vm::Channels;
@@ -143,15 +144,19 @@ pub fn run(mut cfg: SessionConfig) -> Result<SessionOutcome, SessionError> {
     let mut exit_status = None;
     let mut exit_seen: Option<Instant> = None;
     let (mut killed, mut timed_out) = (false, false);
+    // Whether the overrides (and so `start`) went to PID 1.
+    let mut started = false;
     let qemu_status = loop {
         if let Some(st) = child.try_wait().map_err(SessionError::Wait)? {
             break st;
         }
         match exits.try_recv() {
-            Ok(GuestMessage::Ready) => {
+            Ok(GuestMessage::Ready) if stop_signal.is_none() => {
                 // The VM may die before reading it; its exit says why.
                 let _ = ctl_writer.write_all(cfg.overrides.as_bytes());
+                started = true;
             }
+            Ok(GuestMessage::Ready) => {}
             Ok(GuestMessage::Exit(code)) => {
                 exit_status = Some(code);
                 exit_seen = Some(Instant::now());
@@ -160,7 +165,12 @@ pub fn run(mut cfg: SessionConfig) -> Result<SessionOutcome, SessionError> {
         }
         let mut kill_now = false;
         if let Ok(sig) = signals.try_recv() {
-            if stop_signal.is_none() {
+            if stop_signal.is_none() && !started {
+                // Still booting: nothing of the container runs yet, so there
+                // is nothing to stop gracefully and it must not start.
+                stop_signal = Some(sig);
+                kill_now = true;
+            } else if stop_signal.is_none() {
                 stop_signal = Some(sig);
                 stop_deadline = Some(Instant::now() + cfg.stop_grace);
                 // The VM may already be gone; the grace period covers that.

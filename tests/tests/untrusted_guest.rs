@@ -363,3 +363,27 @@ fn ctrl_c_during_boot_stops_the_run_before_the_entrypoint_starts() {
     assert!(t.elapsed() < std::time::Duration::from_secs(10), "run took {:?} to stop", t.elapsed());
     assert!(!out.contains("entrypoint-started"), "the entrypoint started after Ctrl-C: {out}");
 }
+
+/// Item 10: wrap refuses a kernel that lacks what run's default machine
+/// needs (here the fast tier's fake kernel: no serial ports, no virtio),
+/// naming the options and the profile that has them, instead of a
+/// container that starts without its NIC.
+#[test]
+fn wrap_refuses_a_kernel_without_what_the_vm_needs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root/bin");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::copy("/bin/busybox", root.join("busybox")).unwrap();
+    let spec = tmp.path().join("spec.json");
+    std::fs::write(&spec, xc_tests::host_rootfs::spec(&["/bin/busybox", "true"], "h").to_string()).unwrap();
+    let rootfs = tmp.path().join("root");
+    let mut args: Vec<String> = ["wrap", "--rootfs", rootfs.to_str().unwrap(), "--spec", spec.to_str().unwrap(), "--mode", "stock"].map(String::from).to_vec();
+    args.extend(xc_tests::fake_image_args(&xc_tests::fake_tree(), "fake"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = xc(&tmp.path().join("cache"), &args);
+    assert_eq!(r.code, 2, "{r:?}");
+    for o in ["CONFIG_VIRTIO_NET", "CONFIG_VIRTIO_MMIO", "CONFIG_SERIAL_8250", "--profile container"] {
+        assert!(r.stderr.contains(o), "{o} not named: {}", r.stderr);
+    }
+    assert!(!tmp.path().join("cache/wrapped").read_dir().is_ok_and(|mut d| d.any(|e| !e.unwrap().file_name().to_string_lossy().starts_with('.'))), "something was wrapped");
+}

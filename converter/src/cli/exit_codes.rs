@@ -97,7 +97,7 @@ fn wrap(e: &crate::pipeline::wrap::WrapError) -> i32 {
     use crate::container::rootfs::RootfsError;
     use crate::pipeline::wrap::WrapError;
     match e {
-        WrapError::TranslateNeedsLibos { .. } | WrapError::Image { .. } | WrapError::Wrapped(_) => USAGE,
+        WrapError::TranslateNeedsLibos { .. } | WrapError::KernelLacks { .. } | WrapError::Image { .. } | WrapError::Wrapped(_) => USAGE,
         WrapError::Pack(p) => pack(p),
         WrapError::Rootfs(RootfsError::NotADirectory { .. }) => USAGE,
         WrapError::Rootfs(_) | WrapError::CopyKernel { .. } | WrapError::Host(_) | WrapError::Cache(_) | WrapError::Io(_) => HOST,

@@ -255,6 +255,32 @@ pub enum Machine {
     Microvm,
 }
 
+/// The kernel options a container needs from its kernel on `machine`:
+/// four 8250 serial ports (console, stdout, stderr, control), the rootfs's
+/// way in, a NIC when the spec has a network, and the machine's virtio
+/// transport. The ones `config` lacks, `CONFIG_` names, empty when none.
+pub fn missing_kernel_options(config: &crate::kconfig::DotConfig, machine: Machine, format: RootfsFormat, network: bool) -> Vec<String> {
+    let mut need: Vec<&str> = vec!["SERIAL_8250", "SERIAL_8250_CONSOLE"];
+    match format {
+        RootfsFormat::Initramfs => need.push("BLK_DEV_INITRD"),
+        RootfsFormat::Ext4 => need.extend(["VIRTIO_BLK", "EXT4_FS"]),
+    }
+    if network {
+        need.extend(["NET", "INET", "VIRTIO_NET"]);
+    }
+    if network || format == RootfsFormat::Ext4 {
+        need.extend(match machine {
+            Machine::Microvm => &["VIRTIO_MMIO", "VIRTIO_MMIO_CMDLINE_DEVICES"][..],
+            Machine::Pc => &["PCI", "VIRTIO_PCI"][..],
+        });
+    }
+    let mut missing: Vec<String> = need.into_iter().filter(|o| !matches!(config.get(o), Some("y"))).map(|o| format!("CONFIG_{o}")).collect();
+    if config.get("SERIAL_8250_RUNTIME_UARTS").and_then(|n| n.parse::<u32>().ok()).unwrap_or(0) < 4 {
+        missing.push("CONFIG_SERIAL_8250_RUNTIME_UARTS=4".to_owned());
+    }
+    missing
+}
+
 /// Everything the command line is made of.
 #[derive(Debug, Clone)]
 pub struct VmConfig {
@@ -354,6 +380,18 @@ pub fn command_line(cfg: &VmConfig) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kernel_options_are_checked_against_the_machine() {
+        use crate::kconfig::DotConfig;
+        let net = DotConfig::parse("CONFIG_SERIAL_8250=y\nCONFIG_SERIAL_8250_CONSOLE=y\nCONFIG_SERIAL_8250_RUNTIME_UARTS=4\nCONFIG_BLK_DEV_INITRD=y\nCONFIG_NET=y\nCONFIG_INET=y\nCONFIG_VIRTIO_NET=y\nCONFIG_PCI=y\nCONFIG_VIRTIO_PCI=y\n");
+        assert_eq!(missing_kernel_options(&net, Machine::Microvm, RootfsFormat::Initramfs, true), ["CONFIG_VIRTIO_MMIO", "CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES"]);
+        assert!(missing_kernel_options(&net, Machine::Pc, RootfsFormat::Initramfs, true).is_empty());
+        assert!(missing_kernel_options(&net, Machine::Microvm, RootfsFormat::Initramfs, false).is_empty(), "no network, no disk: no transport needed");
+        assert_eq!(missing_kernel_options(&net, Machine::Pc, RootfsFormat::Ext4, false), ["CONFIG_VIRTIO_BLK", "CONFIG_EXT4_FS"]);
+        let two_uarts = DotConfig::parse("CONFIG_SERIAL_8250=y\nCONFIG_SERIAL_8250_CONSOLE=y\nCONFIG_SERIAL_8250_RUNTIME_UARTS=2\nCONFIG_BLK_DEV_INITRD=y\n");
+        assert_eq!(missing_kernel_options(&two_uarts, Machine::Microvm, RootfsFormat::Initramfs, false), ["CONFIG_SERIAL_8250_RUNTIME_UARTS=4"]);
+    }
 
     #[test]
     fn ports_read_as_dockers_do() {

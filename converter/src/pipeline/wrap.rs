@@ -85,6 +85,9 @@ pub enum WrapError {
     /// A scratch directory could not be made.
     #[error(transparent)]
     Io(#[from] build_farm::PathError),
+    /// The kernel lacks what the container needs on run's default machine.
+    #[error("profile {profile:?} gives a kernel without {} ({config}), which a container on run's default machine (microvm: serial console and control ports, virtio on MMIO) needs; wrap with --profile container (or container-smp)", missing.join(", "))]
+    KernelLacks { profile: String, config: PathBuf, missing: Vec<String> },
 }
 
 /// Directory names keep to a safe character set (one checked rule,
@@ -195,6 +198,14 @@ fn wrap_dir(
     ctx.status(format!("rootfs as {format}: {reason}"));
     if format == pack::RootfsFormat::Ext4 {
         crate::host::require_packages(crate::host::EXT4_PACKAGES, "an ext4 rootfs")?;
+    }
+    // The kernel must have what run's default machine needs, or the
+    // container would start without its NIC or disk (only PID 1 warned).
+    let config_path = req.kernel.dir.join("config");
+    let config = std::fs::read_to_string(&config_path).map_err(build_farm::at("read", &config_path))?;
+    let missing = vm::missing_kernel_options(&crate::kconfig::DotConfig::parse(&config), vm::Machine::default(), format, spec.network.is_some());
+    if !missing.is_empty() {
+        return Err(WrapError::KernelLacks { profile: req.kernel.manifest.profile.clone(), config: config_path, missing });
     }
     let options = WrapOptions { rootfs_format: req.rootfs_format, memory_mb: req.memory_mb, translate: req.translate };
     let m = &req.kernel.manifest;

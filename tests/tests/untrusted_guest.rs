@@ -387,3 +387,34 @@ fn wrap_refuses_a_kernel_without_what_the_vm_needs() {
     }
     assert!(!tmp.path().join("cache/wrapped").read_dir().is_ok_and(|mut d| d.any(|e| !e.unwrap().file_name().to_string_lossy().starts_with('.'))), "something was wrapped");
 }
+
+/// Item 8: a full disk while wrap unpacks an image is the host's problem
+/// (exit 4), not a bad request (it was 2). The cache's kernel stages are
+/// the shared cache's; only wrapped/ is a 1 MiB tmpfs (needs root, as CI is).
+#[test]
+fn enospc_during_wrap_is_a_host_problem() {
+    let _g = heavy();
+    // The shared kernel image first, so the stages below exist.
+    xc_tests::shared_image("6.1", "libos");
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    std::fs::create_dir_all(cache.join("wrapped")).unwrap();
+    for stage in ["sources", "patched", "configs", "builds", "locks"] {
+        std::os::unix::fs::symlink(shared_cache().join(stage), cache.join(stage)).unwrap();
+    }
+    let mount = Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "xc-enospc"]).arg(cache.join("wrapped")).status().unwrap();
+    assert!(mount.success(), "mount a tmpfs (the suite runs as root)");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _u = Unmount(cache.join("wrapped"));
+    let image = xc_tests::images::redis();
+    let mut args = vec!["wrap", image.to_str().unwrap()];
+    args.extend(xc_tests::container::KERNEL);
+    let r = xc(&cache, &args);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("No space left on device"), "{}", r.stderr);
+}

@@ -97,6 +97,8 @@ fn wrap(e: &crate::pipeline::wrap::WrapError) -> i32 {
     use crate::container::rootfs::RootfsError;
     use crate::pipeline::wrap::WrapError;
     match e {
+        // Writing the unpacked layers failed (ENOSPC, EIO): the host's problem.
+        WrapError::Image { source: crate::oci::OciError::Layer(crate::oci::layers::LayerError::Io { .. }) | crate::oci::OciError::Staging { .. }, .. } => HOST,
         WrapError::TranslateNeedsLibos { .. } | WrapError::KernelLacks { .. } | WrapError::Image { .. } | WrapError::Wrapped(_) => USAGE,
         WrapError::Pack(p) => pack(p),
         WrapError::Rootfs(RootfsError::NotADirectory { .. }) => USAGE,

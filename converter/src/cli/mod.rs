@@ -239,7 +239,18 @@ pub fn main() -> i32 {
                 return code;
             }
             eprintln!("error: {err}");
-            let causes: Vec<String> = err.chain().skip(1).map(|c| c.to_string()).collect();
+            // A message that already includes its source's text (`{source}`
+            // in its format) would print that cause twice: skip what was said.
+            let mut said = err.to_string();
+            let mut causes: Vec<String> = Vec::new();
+            for c in err.chain().skip(1) {
+                let text = c.to_string();
+                if !said.contains(&text) {
+                    said.push('\n');
+                    said.push_str(&text);
+                    causes.push(text);
+                }
+            }
             if !causes.is_empty() {
                 eprintln!("\nCaused by:");
                 for c in &causes {

@@ -307,19 +307,29 @@ impl ImageDir {
     }
 }
 
+/// oci-spec's error as text: its serde variant says only "serde failed",
+/// so the inner serde_json error (with line and column) is what is told.
+fn spec_error(e: oci_spec::OciSpecError) -> String {
+    match e {
+        oci_spec::OciSpecError::SerDe(inner) => inner.to_string(),
+        oci_spec::OciSpecError::Io(inner) => inner.to_string(),
+        other => other.to_string(),
+    }
+}
+
 /// Parse an image index (also docker's manifest list, which has the same shape).
 pub fn parse_index(bytes: &[u8]) -> Result<ImageIndex, String> {
-    ImageIndex::from_reader(bytes).map_err(|e| e.to_string())
+    ImageIndex::from_reader(bytes).map_err(spec_error)
 }
 
 /// Parse an image manifest.
 pub fn parse_manifest(bytes: &[u8]) -> Result<ImageManifest, String> {
-    ImageManifest::from_reader(bytes).map_err(|e| e.to_string())
+    ImageManifest::from_reader(bytes).map_err(spec_error)
 }
 
 /// Parse an image configuration.
 pub fn parse_config(bytes: &[u8]) -> Result<ImageConfiguration, String> {
-    ImageConfiguration::from_reader(bytes).map_err(|e| e.to_string())
+    ImageConfiguration::from_reader(bytes).map_err(spec_error)
 }
 
 fn is_index(media: &MediaType) -> bool {

@@ -84,6 +84,16 @@ fn apply(root: &Path, layers: &[Vec<u8>]) -> Result<(), LayerError> {
     a.finish().map(|_| ())
 }
 
+/// Issue 21.8: a bad image JSON blob is reported with serde's line and
+/// column, not oci-spec's bare "serde failed".
+#[test]
+fn bad_image_json_names_line_and_column() {
+    let e = super::layout::parse_config(b"{\"config\": {\"Cmd\": 5}}").unwrap_err();
+    assert!(e.contains("line 1 column") && !e.contains("serde failed"), "{e}");
+    let e = super::layout::parse_manifest(b"{\n  \"schemaVersion\": 2,\n  oops").unwrap_err();
+    assert!(e.contains("line 3 column"), "{e}");
+}
+
 /// Issue 21.8: uid and gid 4294967295 are (uid_t)-1, "unchanged" to
 /// setuid(2): refused at wrap, not at run.
 #[test]

@@ -418,3 +418,18 @@ fn enospc_during_wrap_is_a_host_problem() {
     assert_eq!(r.code, 4, "{r:?}");
     assert!(r.stderr.contains("No space left on device"), "{}", r.stderr);
 }
+
+/// Item 8: `matrix run --out` inside the cache, or holding it, is refused
+/// (exit 2, naming --out) before any cell runs.
+#[test]
+fn matrix_out_inside_the_cache_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let spec = xc_tests::workspace().join("matrices/ci.toml");
+    for out in [cache.join("results"), cache.clone(), tmp.path().to_path_buf()] {
+        let r = xc(&cache, &["matrix", "run", spec.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        assert_eq!(r.code, 2, "--out {}: {r:?}", out.display());
+        assert!(r.stderr.contains("--out") && r.stderr.contains("inside the cache"), "{}", r.stderr);
+        assert!(!cache.exists(), "--out {}: the cache was created", out.display());
+    }
+}

@@ -163,6 +163,12 @@ fn run(s: &Session, a: &RunArgs) -> anyhow::Result<()> {
     let spec_path = absolute(&a.spec)?;
     let out = absolute(&a.out)?;
     let cache = absolute(s.cache())?;
+    // Compared as the file system sees them (symlinks resolved).
+    let real = |p: &std::path::Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let (real_out, real_cache) = (real(&out), real(&cache));
+    if real_out.starts_with(&real_cache) || real_cache.starts_with(&real_out) {
+        return Err(crate::matrix::spec::SpecError::OutOverlapsCache { out, cache }.into());
+    }
     let (spec, cells) = plan(&spec_path)?;
     std::fs::create_dir_all(&out).map_err(|e| anyhow::anyhow!("creating {}: {e}", out.display()))?;
     build_farm::write_json_atomic(&out.join(report::PLAN), &cells)?;

@@ -45,6 +45,15 @@ pub enum SpecError {
         /// toml's message (with the line).
         message: String,
     },
+    /// `--out` is inside the cache (or holds it): `cache clean` would
+    /// delete results, and the results' cleanup would touch cache entries.
+    #[error("--out {}: inside the cache {} (or holding it); put results elsewhere", out.display(), cache.display())]
+    OutOverlapsCache {
+        /// The results directory.
+        out: PathBuf,
+        /// The cache.
+        cache: PathBuf,
+    },
     /// The spec is well-formed but asks for something impossible.
     #[error("matrix spec {}: {message}", path.display())]
     Invalid {

@@ -80,7 +80,7 @@ pub fn oci_image_tar(data: &[u8]) {
 /// A tiny valid OCI layout as one tar (one uncompressed layer: a file, a
 /// symlink and a whiteout), built here rather than committed: the replay
 /// test checks it unpacks, and `scripts/fuzz` writes it as the seed of
-/// `oci_image_tar` (see `write_fuzz_seeds`).
+/// `oci_image_tar` (converter/examples/write_fuzz_seeds.rs).
 pub fn oci_seed_image_tar() -> Vec<u8> {
     use sha2::{Digest, Sha256};
     /// (path, file bytes, symlink target); neither: a directory.
@@ -362,17 +362,6 @@ mod tests {
         let unpacked = crate::oci::fuzz::unpack_image_tar(&seed).expect("the seed image unpacks");
         assert_eq!(unpacked.spec.args, ["/bin/sh"]);
         oci_image_tar(&seed);
-    }
-
-    /// `scripts/fuzz` runs this with XC_FUZZ_SEED_DIR set to write the
-    /// built seeds where libFuzzer reads its corpus; without it, nothing.
-    #[test]
-    fn write_fuzz_seeds() {
-        if let Some(dir) = std::env::var_os("XC_FUZZ_SEED_DIR") {
-            let dir = PathBuf::from(dir).join("oci_image_tar");
-            std::fs::create_dir_all(&dir).expect("seed dir");
-            std::fs::write(dir.join("built-oci-layout.tar"), oci_seed_image_tar()).expect("write seed");
-        }
     }
 
     /// Every corpus file (seeds and fixed findings) through its property.

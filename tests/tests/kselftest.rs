@@ -108,7 +108,7 @@ fn kselftests(series: &str) {
         assert_eq!(test(&libos, id)["verdict"], test(&stock, id)["verdict"], "{id}");
     }
 
-    // seccomp and rseq (the minimal profile has both): the same subtests
+    // seccomp and rseq (the shared container-smp profile has both, as minimal does): the same subtests
     // pass on both kernels, so filters (TRAP, ERRNO, TRACE, user
     // notification) act on CPL-0 processes, and rseq aborts and restarts.
     let passing = |k: &Value, id: &str| test(k, id)["subtests"].as_array().unwrap().iter().filter(|t| t["verdict"] == "PASS").count();

@@ -161,11 +161,13 @@ mod tests {
     use crate::guest::find;
     use std::process::{Command, Stdio};
 
-    fn spec() -> Option<InitramfsSpec> {
-        let busybox = crate::guest::find_busybox().ok()?;
+    /// Needs busybox-static, which scripts/install-deps installs: a missing
+    /// one fails the test (it used to return early and pass).
+    fn spec() -> InitramfsSpec {
+        let busybox = crate::guest::find_busybox().expect("a static busybox (apt-get install busybox-static)");
         let probe = GuestPayload::from(find("probe").unwrap());
         let extra = GuestPayload { name: "second".into(), bytes: b"#!/bin/sh\nexit 3\n".to_vec() };
-        Some(InitramfsSpec { programs: vec![probe, extra], busybox, files: vec![], require_entry_table: false })
+        InitramfsSpec { programs: vec![probe, extra], busybox, files: vec![], require_entry_table: false }
     }
 
     fn have_cpio() -> bool {
@@ -185,7 +187,7 @@ mod tests {
 
     #[test]
     fn rejects_duplicate_and_bad_names() {
-        let Some(mut spec) = spec() else { return };
+        let mut spec = spec();
         spec.programs.push(spec.programs[0].clone());
         let out = tempfile::tempdir().unwrap();
         let err = write_initramfs(&spec, &out.path().join("i.cpio")).unwrap_err();
@@ -195,11 +197,8 @@ mod tests {
 
     #[test]
     fn host_cpio_lists_and_extracts_archive() {
-        let Some(spec) = spec() else { return };
-        if !have_cpio() {
-            eprintln!("skipping: host cpio missing (apt-get install cpio)");
-            return;
-        }
+        let spec = spec();
+        assert!(have_cpio(), "host cpio missing (apt-get install cpio)");
         let dir = tempfile::tempdir().unwrap();
         let archive = dir.path().join("initramfs.cpio");
         write_initramfs(&spec, &archive).unwrap();

@@ -1,8 +1,6 @@
 //! Tests over crafted trees and (when present) real kernel trees.
 
 use super::*;
-use std::path::Path;
-use std::time::Instant;
 
 /// Write `files` (path, contents) under a fresh temp dir.
 fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
@@ -452,81 +450,5 @@ fn tristate_limited_to_module_by_dependency() {
     assert_eq!(expr.eval(&config), Tristate::M);
 }
 
-/// A real kernel tree from `env_var`, or None (with a note) when absent.
-fn real_tree(env_var: &str, default: &str) -> Option<std::path::PathBuf> {
-    let path = std::env::var(env_var).unwrap_or_else(|_| default.to_string());
-    let path = Path::new(&path);
-    if path.join("Kconfig").is_file() {
-        Some(path.to_path_buf())
-    } else {
-        println!(
-            "note: {} not present (set {env_var}); skipping real-tree test",
-            path.display()
-        );
-        None
-    }
-}
-
-fn load_real(tree: &Path, must_know: &str) -> KconfigDb {
-    let start = Instant::now();
-    let db =
-        KconfigDb::load(tree, "x86").unwrap_or_else(|e| panic!("loading {}: {e}", tree.display()));
-    println!(
-        "loaded {} symbols, {} choices from {} in {:?} ({} warnings)",
-        db.len(),
-        db.choices().len(),
-        tree.display(),
-        start.elapsed(),
-        db.warnings().len()
-    );
-    for warning in db.warnings().iter().take(5) {
-        println!("  warning: {warning}");
-    }
-    assert!(db.len() > 10_000, "only {} symbols", db.len());
-    assert!(db.contains(must_know), "{must_know} missing");
-    db
-}
-
-#[test]
-fn real_tree_6_1() {
-    let Some(tree) = real_tree("XC_REF_TREE_61", "/work/ref/linux-source-6.1") else {
-        return;
-    };
-    let db = load_real(&tree, "PAGE_TABLE_ISOLATION");
-    let pti = db.symbol("PAGE_TABLE_ISOLATION").expect("PTI");
-    assert!(
-        pti.depends.iter().any(|d| d.cond.text.contains("X86_64")),
-        "{:?}",
-        pti.depends
-    );
-    assert_eq!(db.suggest("PRINK").as_deref(), Some("PRINTK"));
-    // Every option of the in-tree x86_64 defconfig must be known.
-    if let Ok(text) = std::fs::read_to_string(tree.join("arch/x86/configs/x86_64_defconfig")) {
-        let defconfig = DotConfig::parse(&text);
-        let missing: Vec<_> = defconfig
-            .iter()
-            .map(|(n, _)| n)
-            .filter(|n| !db.contains(n))
-            .collect();
-        assert!(missing.is_empty(), "defconfig options unknown: {missing:?}");
-    }
-    // Only `select`s of other architectures' symbols may warn.
-    let odd: Vec<_> = db
-        .warnings()
-        .iter()
-        .filter(|w| !w.contains("selects undefined"))
-        .collect();
-    assert!(odd.is_empty(), "{odd:?}");
-}
-
-#[test]
-fn real_tree_6_12() {
-    let Some(tree) = real_tree("XC_REF_TREE_612", "/work/ref/linux-source-6.12") else {
-        return;
-    };
-    let db = load_real(&tree, "MITIGATION_PAGE_TABLE_ISOLATION");
-    let config = DotConfig::parse("CONFIG_X86_64=y\n");
-    let e = db.explain("MITIGATION_PAGE_TABLE_ISOLATION", &Requested::Yes, &config);
-    println!("explain: {}", e.summary);
-    assert_ne!(e.reason, Reason::Satisfied);
-}
+// The real-tree tests load Debian's 6.1 and 6.12 trees, pulled into the
+// shared cache: tests/tests/kconfig_real_trees.rs.

@@ -16,8 +16,11 @@
 //! ```
 //!
 //! A kernel is a Debian version (`6.1.176-1`), a series (`6.1`: the
-//! installed linux-source-6.1), `X.Y.*` (every version apt publishes), or a
-//! table `{ dir = "path" }` / `{ tarball = "path" }` (relative to the spec).
+//! installed linux-source-6.1), `X.Y.*` (every version apt publishes),
+//! `X.Y.previous` (the published version before the newest), or a table
+//! `{ dir = "path" }` / `{ tarball = "path" }` (relative to the spec). A
+//! Debian version that apt does not publish is refused when the spec is
+//! loaded.
 
 use crate::pipeline::build::Mode;
 use crate::pipeline::image::ProfileRef;
@@ -406,12 +409,29 @@ pub fn cells(
                     kernels.push((v.clone(), vec!["--debian".into(), v]));
                 }
             }
+            KernelEntry::Name(n) if n.ends_with(".previous") => {
+                // The published version before the newest: with the newest
+                // installed (as scripts/install-deps does), "the one before
+                // the installed one", without naming a version Debian drops.
+                let series = n.trim_end_matches(".previous");
+                let versions = published(series).map_err(|e| kernel_err(n, e))?;
+                let Some(v) = versions.len().checked_sub(2).map(|i| versions[i].clone()) else {
+                    return Err(SpecError::Invalid { path: spec_path.into(), message: format!("kernel `{n}`: fewer than two versions of linux-source-{series} are published ({})", versions.join(", ")) });
+                };
+                kernels.push((v.clone(), vec!["--debian".into(), v]));
+            }
             KernelEntry::Name(n) if n.matches('.').count() == 1 && !n.contains('-') => {
                 crate::source::debian_package_name(n).map_err(|e| kernel_err(n, e))?;
                 kernels.push((n.clone(), vec!["--kernel".into(), n.clone()]));
             }
             KernelEntry::Name(n) => {
-                DebianVersion::parse(n).map_err(|e| kernel_err(n, e))?;
+                let v = DebianVersion::parse(n).map_err(|e| kernel_err(n, e))?;
+                // At load, not cell by cell: a version Debian does not (or no
+                // longer) publish fails the whole spec here, naming it.
+                let versions = published(&v.series).map_err(|e| kernel_err(n, e))?;
+                if !versions.contains(n) {
+                    return Err(kernel_err(n, crate::source::SourceError::UnpublishedVersion { package: v.package(), version: n.clone(), published: versions }));
+                }
                 kernels.push((n.clone(), vec!["--debian".into(), n.clone()]));
             }
             KernelEntry::Dir { dir } => {
@@ -522,6 +542,19 @@ mod tests {
             }
         }
         assert!(n >= 4, "{n} specs in {}", dir.display());
+    }
+
+    #[test]
+    fn previous_and_unpublished_versions_are_resolved_at_load() {
+        let published = |s: &str| Ok(if s == "6.1" { vec!["6.1.170-3".to_string(), "6.1.176-1".to_string(), "6.1.192-3".to_string()] } else { vec![] });
+        let spec = parse("kernels = [\"6.1\", \"6.1.previous\", \"6.1.170-3\"]\nmodes = [\"stock\"]\n").unwrap();
+        let ids: Vec<String> = cells(&spec, Path::new("s.toml"), &published).unwrap().into_iter().map(|c| c.id).collect();
+        assert_eq!(ids, ["6.1_minimal_stock", "6.1.176-1_minimal_stock", "6.1.170-3_minimal_stock"]);
+        let gone = parse("kernels = [\"6.1.192-2\"]\n").unwrap();
+        let err = cells(&gone, Path::new("s.toml"), &published).unwrap_err().to_string();
+        assert!(err.contains("6.1.192-2") && err.contains("not published") && err.contains("6.1.192-3"), "{err}");
+        let none = parse("kernels = [\"6.12.previous\"]\n").unwrap();
+        assert!(cells(&none, Path::new("s.toml"), &published).unwrap_err().to_string().contains("fewer than two"));
     }
 
     #[test]

@@ -47,9 +47,10 @@ pub fn shared_cache() -> PathBuf {
 
 /// The one profile the real-kernel tests build, on both series: every stage,
 /// container, package, matrix, bench and selftest test shares its stock and
-/// libos images, so the suite compiles four kernels (6.1 and 6.12, stock and
-/// libos), each once. It is what `wrap` needs (networking, virtio, ext4) on
-/// 2 CPUs with KASLR (threads of one process on different CPUs, the entry
+/// libos images, so the suite compiles four shared kernels (6.1 and 6.12,
+/// stock and libos), each once (plus stock_pipeline's rebuild of the 6.1
+/// stock key in a second cache, which ccache mostly serves). It is what
+/// `wrap` needs (networking, virtio, ext4) on 2 CPUs with KASLR (threads of one process on different CPUs, the entry
 /// table's pointers after relocation); tests boot it on one CPU unless they
 /// look for races. (Seven kernels of three profiles took the cold suite past
 /// an hour on 2 cores.)

@@ -111,7 +111,7 @@ fn wrap(e: &crate::pipeline::wrap::WrapError) -> i32 {
 fn run(e: &crate::pipeline::container_run::RunError) -> i32 {
     use crate::pipeline::container_run::RunError;
     match e {
-        RunError::NameInUse { .. } | RunError::NotARunDir { .. } | RunError::BadEnv { .. } | RunError::MemoryTooLarge { .. } | RunError::NoSmp { .. } | RunError::Wrapped(_) | RunError::Vm(_) => USAGE,
+        RunError::NameInUse { .. } | RunError::ProfileOfWrapped { .. } | RunError::NotARunDir { .. } | RunError::BadEnv { .. } | RunError::MemoryTooLarge { .. } | RunError::NoSmp { .. } | RunError::Wrapped(_) | RunError::Vm(_) => USAGE,
         RunError::Pack(p) => pack(p),
         RunError::NoKernel { .. } | RunError::RunDir { .. } | RunError::Session(_) | RunError::Host(_) | RunError::Record(_) => HOST,
     }

@@ -41,6 +41,10 @@ pub struct Args {
     /// or an image, which is wrapped first with wrap's defaults.
     #[arg(value_name = "WRAPPED|IMAGE")]
     pub wrapped: PathBuf,
+    /// The kernel profile an IMAGE is wrapped with [default: wrap's,
+    /// container]; a directory wrap already made has its kernel.
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
     /// Forward a host port: [IP:]HOST:GUEST[/tcp|/udp], IP defaults to 127.0.0.1
     /// (user network only).
     #[arg(short = 'p', long = "publish", value_name = "[IP:]HOST:GUEST")]
@@ -115,9 +119,13 @@ pub fn exec(ctx: &Session, args: &Args) -> anyhow::Result<()> {
     let network = Network::from_flags(&args.network, &args.ports, args.outbound, args.ip.as_deref(), args.gateway.as_deref(), args.dns.as_deref())
         .map_err(crate::pipeline::container_run::RunError::Vm)?;
     let wrapped = if args.wrapped.join(crate::container::wrapped::WRAPPED_JSON).is_file() {
+        if let Some(profile) = &args.profile {
+            return Err(crate::pipeline::container_run::RunError::ProfileOfWrapped { profile: profile.clone(), dir: args.wrapped.clone() }.into());
+        }
         args.wrapped.clone()
     } else {
-        super::wrap::wrap_with_defaults(ctx, &args.wrapped, args.memory.unwrap_or(512))?
+        let profile = args.profile.as_deref().unwrap_or(super::wrap::DEFAULT_PROFILE);
+        super::wrap::wrap_with_defaults(ctx, &args.wrapped, args.memory.unwrap_or(512), profile)?
     };
     super::prepare_host(ctx, crate::host::RUN_PACKAGES, "running containers")?;
     let req = RunRequest {

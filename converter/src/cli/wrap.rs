@@ -188,10 +188,10 @@ pub struct EmptyArgs {
 
 /// `run IMAGE`: wrap an image with wrap's defaults (Debian's 6.1, profile
 /// `container`, libos, rootfs format by size) and return the wrapped directory.
-pub(crate) fn wrap_with_defaults(ctx: &Session, image: &std::path::Path, memory_mb: u32) -> anyhow::Result<PathBuf> {
+pub(crate) fn wrap_with_defaults(ctx: &Session, image: &std::path::Path, memory_mb: u32, profile: &str) -> anyhow::Result<PathBuf> {
     let spec = ImageSpec {
         source: crate::source::SourceSpec::Debian { series: super::source_args::DEFAULT_KERNEL.into(), sha256: None },
-        profile: crate::pipeline::image::ProfileRef { name: DEFAULT_PROFILE.into(), dir: None },
+        profile: crate::pipeline::image::ProfileRef { name: profile.into(), dir: None },
         mode: Mode::Libos,
     };
     probe_image(image)?;

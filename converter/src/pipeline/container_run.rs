@@ -91,6 +91,8 @@ pub struct ContainerRun {
 pub enum RunError {
     #[error("a container named {name:?} is running (xc-convert run pid {pid}, {dir}); pick another --name")]
     NameInUse { name: String, pid: u32, dir: PathBuf },
+    #[error("--profile {profile}: {dir} is already wrapped, with its kernel; --profile only chooses the kernel an image is wrapped with")]
+    ProfileOfWrapped { profile: String, dir: PathBuf },
     #[error("-e {value:?}: {why}")]
     BadEnv { value: String, why: &'static str },
     #[error("--memory {asked}: this host has {host} MiB in all; give the VM less")]

@@ -131,11 +131,13 @@ pub fn read(root: &Path) -> Result<DockerImage, DockerError> {
 
 /// A path from manifest.json, refused like a tar member if it could leave the archive.
 fn member(path: &str, field: &'static str) -> Result<PathBuf, DockerError> {
-    safe_relative_path(path.as_bytes()).map_err(|reason| DockerError::UnsafePath {
-        field,
-        path: path.to_string(),
-        reason,
-    })
+    let unsafe_path = |reason: String| DockerError::UnsafePath { field, path: path.to_string(), reason };
+    let p = safe_relative_path(path.as_bytes()).map_err(unsafe_path)?;
+    // An empty name would be the image's own directory.
+    if p.as_os_str().is_empty() {
+        return Err(unsafe_path("empty".into()));
+    }
+    Ok(p)
 }
 
 fn is_sha256_hex(s: &str) -> bool {

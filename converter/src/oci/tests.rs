@@ -84,6 +84,24 @@ fn apply(root: &Path, layers: &[Vec<u8>]) -> Result<(), LayerError> {
     a.finish().map(|_| ())
 }
 
+/// Issue 21 (also): every path made from an image's names goes through a
+/// checked constructor: blob digests (oci-spec's `Digest`, then
+/// `blobs/sha256/<hex>`) and docker-save member paths
+/// (`safe_relative_path`). The hostile spellings are refused.
+#[test]
+fn hostile_digests_and_member_paths_are_refused() {
+    use std::str::FromStr;
+    for d in ["sha256:../..", "sha256:../../etc/passwd", "sha256:/etc/passwd", "sha256:", "sha256:ABCDEF", "../sha256:00", "sha256:00/../../x"] {
+        assert!(oci_spec::image::Digest::from_str(d).is_err() || !oci_spec::image::Digest::from_str(d).unwrap().digest().chars().all(|c| c.is_ascii_hexdigit()), "digest {d:?} accepted");
+    }
+    let ok = format!("sha256:{}", "a".repeat(64));
+    assert!(oci_spec::image::Digest::from_str(&ok).is_ok());
+    for p in ["../layer.tar", "/etc/passwd", "a/../../b", "..", "a/./../../b"] {
+        assert!(crate::source::safe_relative_path(p.as_bytes()).is_err(), "member path {p:?} accepted");
+    }
+    assert_eq!(crate::source::safe_relative_path(b"abc/layer.tar").unwrap(), Path::new("abc/layer.tar"));
+}
+
 /// Issue 21.8: a bad image JSON blob is reported with serde's line and
 /// column, not oci-spec's bare "serde failed".
 #[test]

@@ -444,6 +444,16 @@ pub fn cells(
             }
         }
     }
+    // Profile names are checked at load, not cell by cell (a `.toml` path
+    // is read by the cell itself).
+    let mut catalog = crate::profile::Catalog::builtin();
+    if let Some(dir) = spec.profiles_dir.as_deref().map(absolute) {
+        catalog.add_dir(&dir).map_err(|e| SpecError::Invalid { path: spec_path.into(), message: format!("profiles_dir: {e}") })?;
+    }
+    let known = catalog.names();
+    if let Some(p) = spec.profiles.iter().find(|p| !p.ends_with(".toml") && !known.contains(p)) {
+        return Err(SpecError::Invalid { path: spec_path.into(), message: format!("profile `{p}` is neither built in nor in profiles_dir (known: {})", known.join(", ")) });
+    }
     let mut stages = spec.stages.clone();
     stages.sort();
     stages.dedup();
@@ -555,6 +565,13 @@ mod tests {
         assert!(err.contains("6.1.192-2") && err.contains("not published") && err.contains("6.1.192-3"), "{err}");
         let none = parse("kernels = [\"6.12.previous\"]\n").unwrap();
         assert!(cells(&none, Path::new("s.toml"), &published).unwrap_err().to_string().contains("fewer than two"));
+    }
+
+    #[test]
+    fn an_unknown_profile_is_refused_at_load() {
+        let spec = parse("kernels = [\"6.1\"]\nprofiles = [\"minimal\", \"minimla\"]\n").unwrap();
+        let err = cells(&spec, Path::new("s.toml"), &|_| Ok(vec![])).unwrap_err().to_string();
+        assert!(err.contains("`minimla`") && err.contains("container-smp"), "{err}");
     }
 
     #[test]

@@ -103,9 +103,19 @@ fn kselftests(series: &str) {
     assert_eq!(l["reason"], "killed by SIGSEGV (11)", "{l}");
 
     // Single-step and breakpoints, SYSRET edge cases, the entry's register
-    // state: the same on both kernels.
-    for id in ["x86:single_step_syscall_64", "x86:sigtrap_loop_64", "x86:mov_ss_trap_64", "x86:syscall_nt_64", "x86:sysret_rip_64", "x86:check_initial_reg_state_64"] {
-        assert_eq!(test(&libos, id)["verdict"], test(&stock, id)["verdict"], "{id}");
+    // state: each passes on stock and so on libos. A test that fails on
+    // stock too proves nothing by failing alike: it is listed with why,
+    // and the test insists it still fails on stock (once it passes there,
+    // it must be compared).
+    for id in ["x86:single_step_syscall_64", "x86:sigtrap_loop_64", "x86:syscall_nt_64", "x86:sysret_rip_64", "x86:check_initial_reg_state_64"] {
+        assert_eq!(test(&stock, id)["verdict"], "PASS", "{id} on stock");
+        assert_eq!(test(&libos, id)["verdict"], "PASS", "{id} on libos");
+    }
+    // Killed by SIGSEGV on the stock container-smp kernel as well, on 6.1
+    // and 6.12 under TCG (seen in a cold run of the suite, 2026-12-08).
+    const FAIL_ON_STOCK: [&str; 1] = ["x86:mov_ss_trap_64"];
+    for id in FAIL_ON_STOCK {
+        assert_ne!(test(&stock, id)["verdict"], "PASS", "{id} passes on stock now: compare it on libos instead of listing it");
     }
 
     // seccomp and rseq (the shared container-smp profile has both, as minimal does): the same subtests
@@ -124,10 +134,12 @@ fn kselftests(series: &str) {
     let c = r.json();
     assert_eq!(c["passed"], true, "{}", r.stdout);
     assert_eq!(r.code, 0);
-    let row = |id: &str| c["rows"].as_array().unwrap().iter().find(|r| r["test"] == id).cloned().unwrap_or_else(|| panic!("{id} not compared"));
-    for id in ["x86:test_vsyscall_64", "x86:ioperm_64", "x86:sigreturn_64"] {
-        assert_eq!(row(id)["class"]["kind"], "expected", "{}", row(id));
-    }
+    // Exactly the three documented differences, whole tests and subtests,
+    // and none of the listed ones unused: docs/kselftest.md says "exactly".
+    let expected: std::collections::BTreeSet<&str> =
+        c["rows"].as_array().unwrap().iter().filter(|r| r["class"]["kind"] == "expected").map(|r| r["test"].as_str().unwrap()).collect();
+    assert_eq!(expected, ["x86:ioperm_64", "x86:sigreturn_64", "x86:test_vsyscall_64"].into_iter().collect(), "{}", r.stdout);
+    assert_eq!(c["unused_expected"], serde_json::json!([]), "{}", r.stdout);
     let text = xc(&cache, &["kselftest", "compare", so.to_str().unwrap(), lo.to_str().unwrap()]).expect_code(0).stdout;
     eprintln!("{text}");
     assert!(text.contains("x86:sigreturn_64") && text.lines().last().unwrap().starts_with("PASS"), "{text}");

@@ -21,8 +21,10 @@ use std::time::Duration;
 /// changed). As with `docker run IMAGE ARGS`, ARGS replace the image's Cmd
 /// and keep its Entrypoint; --entrypoint replaces the Entrypoint.
 /// Every run is its own VM: start `run` several times, with different
-/// --name, for several containers; none sees another's processes, files or
-/// network except through the ports forwarded to the host.
+/// --name, for several containers; none sees another's processes or files.
+/// On the user network a container opens no connection out (not to the
+/// host's 127.0.0.1, not to another container, not to the internet) and
+/// is reached only through its -p forwards; --outbound opens it.
 ///
 /// A kernel panic, oops, BUG or warning on the kernel console is reported
 /// with the console log's path and exit code 3; the run directory

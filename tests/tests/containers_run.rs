@@ -231,14 +231,15 @@ fn a_translated_rootfs_runs_on_the_libos_kernel() {
     assert_eq!(r.stdout, "translated\n");
 }
 
-/// A QEMU process whose command line mentions `needle` (the run's console
-/// log path is unique to the run).
-fn qemu_pid_with(needle: &str) -> Option<u32> {
+/// The QEMU process `run` (pid `parent`) started: its child named
+/// qemu-system-* (setpriv execs QEMU in the same process).
+fn qemu_child_of(parent: u32) -> Option<u32> {
     std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
         let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        (cmd.contains("qemu-system") && cmd.contains(needle) && !is_zombie(pid)).then_some(pid)
+        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        let ppid: u32 = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        (ppid == parent && comm.starts_with("qemu-system") && !is_zombie(pid)).then_some(pid)
     })
 }
 
@@ -260,8 +261,7 @@ fn a_run_killed_with_sigkill_takes_its_qemu_with_it_and_its_name_can_be_reused()
     let mut first = [0u8; 3];
     child.stdout.take().unwrap().read_exact(&mut first).unwrap();
     assert_eq!(&first, b"up\n");
-    let needle = format!("runs/{name}/console.log");
-    let qemu = qemu_pid_with(&needle).expect("the container's QEMU is running");
+    let qemu = qemu_child_of(child.id()).expect("the container's QEMU is running");
     child.kill().unwrap(); // SIGKILL: run cannot clean up
     child.wait().unwrap();
     let start = Instant::now();

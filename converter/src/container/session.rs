@@ -87,7 +87,8 @@ fn listen(path: &Path) -> Result<UnixListener, SessionError> {
 /// Boot, stream, stop; see the module doc.
 pub fn run(mut cfg: SessionConfig) -> Result<SessionOutcome, SessionError> {
     let ch = cfg.channels.clone();
-    let listeners = [listen(&ch.stdout_sock)?, listen(&ch.stderr_sock)?, listen(&ch.control_sock)?];
+    let listeners = [listen(&ch.console_sock)?, listen(&ch.stdout_sock)?, listen(&ch.stderr_sock)?, listen(&ch.control_sock)?];
+    let console_file = std::fs::File::create(&ch.console_log).map_err(|source| SessionError::Listen { path: ch.console_log.clone(), source })?;
     let signals = watch_signals()?;
     let command = argv_text(&cfg.argv);
     let start = Instant::now();
@@ -109,7 +110,7 @@ pub fn run(mut cfg: SessionConfig) -> Result<SessionOutcome, SessionError> {
             s
         })
     };
-    let paths = [&ch.stdout_sock, &ch.stderr_sock, &ch.control_sock];
+    let paths = [&ch.console_sock, &ch.stdout_sock, &ch.stderr_sock, &ch.control_sock];
     let mut streams = Vec::new();
     for (l, path) in listeners.iter().zip(paths) {
         match accept(l, path, &mut child) {
@@ -126,9 +127,10 @@ pub fn run(mut cfg: SessionConfig) -> Result<SessionOutcome, SessionError> {
             }
         }
     }
-    let ctl = streams.pop().expect("three streams");
-    let err = streams.pop().expect("three streams");
-    let out = streams.pop().expect("three streams");
+    let ctl = streams.pop().expect("four streams");
+    let err = streams.pop().expect("four streams");
+    let out = streams.pop().expect("four streams");
+    let con = streams.pop().expect("four streams");
     let ctl_err = |source| SessionError::Control { path: ch.control_sock.clone(), source };
     let mut ctl_writer = ctl.try_clone().map_err(ctl_err)?;
 
@@ -138,6 +140,7 @@ pub fn run(mut cfg: SessionConfig) -> Result<SessionOutcome, SessionError> {
         pump(err, std::mem::replace(&mut cfg.stderr, Box::new(std::io::sink())), start, first.clone()),
     ];
     let exits = read_control(ctl, cfg.token.clone());
+    let console = log_console(con, console_file, super::vm::CONSOLE_LOG_MAX);
 
     let mut stop_signal = None;
     let mut stop_deadline: Option<Instant> = None;
@@ -197,6 +200,7 @@ pub fn run(mut cfg: SessionConfig) -> Result<SessionOutcome, SessionError> {
     for p in pumps {
         let _ = p.join();
     }
+    let _ = console.join();
     if exit_status.is_none() {
         // The line may have arrived just before QEMU exited.
         while let Ok(m) = exits.recv_timeout(Duration::from_secs(1)) {
@@ -258,6 +262,34 @@ fn pump(mut from: UnixStream, mut sink: Box<dyn Write + Send>, start: Instant, f
     })
 }
 
+/// Write the kernel console to `log`, at most `max` bytes; past that, one
+/// line says it was cut and the rest is read and dropped (QEMU must not
+/// block on a full socket, and the host's disk must not fill).
+fn log_console(mut from: UnixStream, mut log: std::fs::File, max: u64) -> JoinHandle<()> {
+    thread::spawn(move || {
+        let mut buf = [0u8; 16384];
+        let mut written = 0u64;
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let room = max.saturating_sub(written) as usize;
+                    let take = n.min(room);
+                    if take > 0 && log.write_all(&buf[..take]).is_err() {
+                        break;
+                    }
+                    if take < n && written <= max {
+                        let _ = writeln!(log, "\n[xc-convert: console log cut at {max} bytes; the rest was dropped]");
+                        written = max + 1;
+                    } else {
+                        written += take as u64;
+                    }
+                }
+            }
+        }
+    })
+}
+
 /// PID 1's messages, read through the bounded [`control::GuestReader`]:
 /// a guest that floods the channel is left unread, not buffered.
 fn read_control(mut ctl: UnixStream, token: control::RunToken) -> Receiver<GuestMessage> {
@@ -306,4 +338,30 @@ pub fn argv_text(argv: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod console_tests {
+    use super::*;
+
+    /// Issue 21: a guest printing without end gets its console log cut at
+    /// the bound, and the reader keeps draining (QEMU never blocks).
+    #[test]
+    fn the_console_log_is_cut_at_its_bound_and_the_rest_drained() {
+        let dir = tempfile::tempdir().unwrap();
+        let log_path = dir.path().join("console.log");
+        let (mut guest, host) = UnixStream::pair().unwrap();
+        let reader = log_console(host, std::fs::File::create(&log_path).unwrap(), 1000);
+        let line = [b'x'; 100];
+        for _ in 0..100 {
+            guest.write_all(&line).unwrap();
+        }
+        drop(guest);
+        reader.join().unwrap();
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        assert!(log.starts_with(&"x".repeat(1000)), "{}", log.len());
+        assert!(log.ends_with("console log cut at 1000 bytes; the rest was dropped]\n"), "{log}");
+        assert_eq!(log.matches("cut at").count(), 1);
+        assert!(log.len() < 1100, "{}", log.len());
+    }
 }

@@ -231,11 +231,19 @@ impl PortForward {
     }
 }
 
+/// The most of a container's kernel console `run` keeps on disk.
+pub const CONSOLE_LOG_MAX: u64 = 64 << 20;
+
 /// Where QEMU connects the serial ports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Channels {
-    /// ttyS0, written by QEMU.
+    /// ttyS0's log, written by `run` from [`Channels::console_sock`] and cut
+    /// at [`CONSOLE_LOG_MAX`] bytes: what the guest prints is untrusted, and
+    /// a QEMU file chardev would let it fill the host's disk.
     pub console_log: PathBuf,
+    /// ttyS0: a socket `run` listens on.
+    #[serde(default)]
+    pub console_sock: PathBuf,
     /// ttyS1 (stdout), ttyS2 (stderr), ttyS3 (control): sockets `run` listens on.
     pub stdout_sock: PathBuf,
     pub stderr_sock: PathBuf,
@@ -339,8 +347,7 @@ pub fn command_line(cfg: &VmConfig) -> Vec<String> {
     push("-display", "none".to_owned());
     push("-kernel", cfg.kernel.display().to_string());
     let c = &cfg.channels;
-    push("-chardev", format!("file,id=con,path={}", c.console_log.display()));
-    for (id, sock) in [("out", &c.stdout_sock), ("err", &c.stderr_sock), ("ctl", &c.control_sock)] {
+    for (id, sock) in [("con", &c.console_sock), ("out", &c.stdout_sock), ("err", &c.stderr_sock), ("ctl", &c.control_sock)] {
         push("-chardev", format!("socket,id={id},path={}", sock.display()));
     }
     // ttyS0..3 at the standard I/O ports, in this order.
@@ -417,7 +424,7 @@ mod tests {
 
     #[test]
     fn command_line_wires_the_four_ports_and_the_root() {
-        let ch = Channels { console_log: "/r/console.log".into(), stdout_sock: "/s/out".into(), stderr_sock: "/s/err".into(), control_sock: "/s/ctl".into() };
+        let ch = Channels { console_log: "/r/console.log".into(), console_sock: "/s/con".into(), stdout_sock: "/s/out".into(), stderr_sock: "/s/err".into(), control_sock: "/s/ctl".into() };
         let mut cfg = VmConfig {
             kernel: "/w/bzImage".into(),
             rootfs: "/w/rootfs.cpio".into(),

@@ -217,6 +217,7 @@ pub fn run(ctx: &Context, req: &RunRequest) -> Result<ContainerRun, RunError> {
     let sock_dir = tempfile::Builder::new().prefix("xc-run-").tempdir().map_err(|source| RunError::RunDir { path: std::env::temp_dir(), source })?;
     let channels = Channels {
         console_log: run_dir.join("console.log"),
+        console_sock: sock_dir.path().join("console.sock"),
         stdout_sock: sock_dir.path().join("stdout.sock"),
         stderr_sock: sock_dir.path().join("stderr.sock"),
         control_sock: sock_dir.path().join("control.sock"),

@@ -109,6 +109,7 @@ pub fn qemu_template(dir: &Path, m_rootfs: &pack::PackedRootfs, memory_mb: u32) 
         machine: vm::Machine::default(),
         channels: Channels {
             console_log: "{run}/console.log".into(),
+            console_sock: "{sock}/console.sock".into(),
             stdout_sock: "{sock}/stdout.sock".into(),
             stderr_sock: "{sock}/stderr.sock".into(),
             control_sock: "{sock}/control.sock".into(),

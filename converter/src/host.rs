@@ -203,6 +203,11 @@ pub fn on_path(program: &str) -> Option<std::path::PathBuf> {
 }
 
 
+/// Whether a process with this pid exists (a leftover's owner, say).
+pub fn pid_alive(pid: u32) -> bool {
+    std::path::Path::new("/proc").join(pid.to_string()).exists()
+}
+
 /// The host's memory in MiB (MemTotal of /proc/meminfo), if readable.
 pub fn memory_mib() -> Option<u64> {
     std::fs::read_to_string("/proc/meminfo")

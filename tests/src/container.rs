@@ -72,3 +72,21 @@ pub fn busybox_wrapped() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| wrap("busybox", host_rootfs::busybox, host_rootfs::spec(&["/bin/sh", "-c", "echo value-from-guest; hostname; exit 7"], "bb")))
 }
+
+/// The QEMU process `run` (pid `parent`) started: its child whose name is
+/// qemu-system-* (setpriv execs QEMU in the same process). By name, not
+/// command line: run's `dpkg-query -W qemu-system-x86` names it too.
+pub fn qemu_child_of(parent: u32) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        let ppid: u32 = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        (ppid == parent && comm.starts_with("qemu-system") && !is_zombie(pid)).then_some(pid)
+    })
+}
+
+/// Whether `pid` is a zombie (or gone).
+pub fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().starts_with('Z')).unwrap_or(true)).unwrap_or(true)
+}

@@ -231,21 +231,6 @@ fn a_translated_rootfs_runs_on_the_libos_kernel() {
     assert_eq!(r.stdout, "translated\n");
 }
 
-/// The QEMU process `run` (pid `parent`) started: its child named
-/// qemu-system-* (setpriv execs QEMU in the same process).
-fn qemu_child_of(parent: u32) -> Option<u32> {
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-        let ppid: u32 = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
-        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
-        (ppid == parent && comm.starts_with("qemu-system") && !is_zombie(pid)).then_some(pid)
-    })
-}
-
-fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().starts_with('Z')).unwrap_or(true)).unwrap_or(true)
-}
 
 #[test]
 fn a_run_killed_with_sigkill_takes_its_qemu_with_it_and_its_name_can_be_reused() {
@@ -261,11 +246,11 @@ fn a_run_killed_with_sigkill_takes_its_qemu_with_it_and_its_name_can_be_reused()
     let mut first = [0u8; 3];
     child.stdout.take().unwrap().read_exact(&mut first).unwrap();
     assert_eq!(&first, b"up\n");
-    let qemu = qemu_child_of(child.id()).expect("the container's QEMU is running");
+    let qemu = xc_tests::container::qemu_child_of(child.id()).expect("the container's QEMU is running");
     child.kill().unwrap(); // SIGKILL: run cannot clean up
     child.wait().unwrap();
     let start = Instant::now();
-    while Path::new(&format!("/proc/{qemu}")).exists() && !is_zombie(qemu) {
+    while Path::new(&format!("/proc/{qemu}")).exists() && !xc_tests::container::is_zombie(qemu) {
         assert!(start.elapsed() < Duration::from_secs(10), "QEMU {qemu} outlived its SIGKILLed run by 10 s");
         std::thread::sleep(Duration::from_millis(100));
     }

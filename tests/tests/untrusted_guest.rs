@@ -39,7 +39,7 @@ impl Victims {
 fn run_name_cannot_delete_directories() {
     let v = Victims::new();
     let sibling = v.sibling.display().to_string();
-    let hostile = ["..", ".", "", "/", sibling.as_str(), "../victim", "../../victim", "runs/../..", "a/b", "-x", ".hidden", "a b", "a\nb"];
+    let hostile = ["..", ".", "", "/", sibling.as_str(), "../victim", "../../victim", "a/../..", "runs/../..", "a/b", "-x", ".hidden", "a b", "a\nb"];
     for name in hostile {
         // The image path does not exist either: the name must be refused first.
         let r = xc(&v.cache, &["run", &format!("--name={name}"), "/nonexistent-image"]);
@@ -54,7 +54,7 @@ fn run_name_cannot_delete_directories() {
     assert!(Path::new(&v.sibling).is_dir());
 }
 
-/// Item 5: a killed `wrap`'s image unpack (`.unpack-<pid>-*` under
+/// Item 5 (and what `cache clean` may remove): a killed `wrap`'s image unpack (`.unpack-<pid>-*` under
 /// wrapped/) is a leftover, not an entry, and `cache clean` frees it; one
 /// whose `wrap` still runs is kept.
 #[test]
@@ -73,8 +73,16 @@ fn killed_wrap_unpack_is_a_leftover_and_cache_clean_frees_it() {
     let row = shown["usage"].as_array().unwrap().iter().find(|r| r["stage"] == "wrapped").unwrap().clone();
     assert_eq!(row["entries"], 0, "unpack scratch counted as an entry: {shown:#}");
     assert_eq!(row["leftovers"], 2, "{shown:#}");
+    // A symlink with a leftover's name, into a directory outside the cache:
+    // not something wrap made, so neither it nor its target is removed.
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("keep"), b"keep").unwrap();
+    let link = wrapped.join(".unpack-99999998-link");
+    std::os::unix::fs::symlink(&outside, &link).unwrap();
     let cleaned = xc(&cache, &["--json", "cache", "clean"]).expect_code(0).json();
     assert!(!dead.exists(), "cache clean left a dead wrap's unpack");
+    assert!(outside.join("keep").is_file() && std::fs::symlink_metadata(&link).is_ok(), "cache clean removed a symlink it did not make, or its target");
     assert!(live.join("rootfs/etc/big").is_file(), "cache clean removed a live wrap's unpack");
     assert!(cleaned["freed_bytes"].as_u64().unwrap() >= 1 << 20, "{cleaned:#}");
 }
@@ -341,16 +349,7 @@ fn ctrl_c_during_boot_stops_the_run_before_the_entrypoint_starts() {
     // SIGINT is run's to handle, and the guest has barely begun to boot.
     let pid = guard.0.id();
     let started = std::time::Instant::now();
-    loop {
-        // (run's earlier children, dpkg-query, come before its signal watch.)
-        let has_child = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
-            let child_of_run = std::fs::read_to_string(e.path().join("stat")).ok().and_then(|s| s.rsplit_once(')').map(|(_, r)| r.split_whitespace().nth(1) == Some(&pid.to_string()))).unwrap_or(false);
-            // comm, not cmdline: `dpkg-query -W qemu-system-x86` names it too.
-            child_of_run && std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.starts_with("qemu-system") || c.starts_with("setpriv"))
-        });
-        if has_child {
-            break;
-        }
+    while xc_tests::container::qemu_child_of(pid).is_none() {
         assert!(started.elapsed() < std::time::Duration::from_secs(30), "run started no QEMU");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }

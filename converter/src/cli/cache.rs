@@ -64,7 +64,7 @@ fn is_staging(p: &Path) -> bool {
 fn unpack_in_use(p: &Path) -> bool {
     let name = p.file_name().unwrap_or_default().to_string_lossy();
     match crate::pipeline::wrap::unpack_owner(&name) {
-        Some(pid) => Path::new("/proc").join(pid.to_string()).exists(),
+        Some(pid) => crate::host::pid_alive(pid),
         // An older xc-convert named them without a pid: a leftover.
         None => false,
     }
@@ -91,7 +91,9 @@ pub fn exec(s: &Session, args: &Args) -> anyhow::Result<()> {
                                 freed += bytes;
                             }
                         }
-                        None if unpack_in_use(&p) => {}
+                        // Only directories we make land here: a symlink (or
+                        // file) with a leftover's name is not ours to remove.
+                        None if unpack_in_use(&p) || !std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) => {}
                         None => {
                             std::fs::remove_dir_all(&p)?;
                             freed += bytes;

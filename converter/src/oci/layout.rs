@@ -103,6 +103,19 @@ pub struct SelectedManifest {
     pub name: Option<String>,
 }
 
+/// OCI layout when `root/index.json` exists (docker 25's save has both
+/// files: the index is the one that carries digests for everything), docker's
+/// legacy form when only `manifest.json` does.
+fn layout_kind(root: &Path) -> Result<ImageKind, LayoutError> {
+    if root.join("index.json").is_file() {
+        Ok(ImageKind::OciLayout)
+    } else if root.join("manifest.json").is_file() {
+        Ok(ImageKind::DockerLegacy)
+    } else {
+        Err(LayoutError::NotAnImage { path: root.to_path_buf() })
+    }
+}
+
 /// A cheap look at `image` before anything expensive (a kernel build)
 /// happens for it: a directory must hold `index.json` or `manifest.json`,
 /// a file must begin with a tar header. Unpacking checks everything else.
@@ -110,7 +123,7 @@ pub fn probe(image: &Path) -> Result<(), LayoutError> {
     let meta = fs::metadata(image).map_err(io_err(image))?;
     let not_an_image = || LayoutError::NotAnImage { path: image.to_path_buf() };
     if meta.is_dir() {
-        return if image.join("index.json").is_file() || image.join("manifest.json").is_file() { Ok(()) } else { Err(not_an_image()) };
+        return layout_kind(image).map(drop);
     }
     if !meta.is_file() {
         return Err(not_an_image());
@@ -159,18 +172,9 @@ impl ImageDir {
         &self.root
     }
 
-    /// OCI layout when `index.json` exists (docker 25's save has both files:
-    /// the index is the one that carries digests for everything).
+    /// The image's form ([`layout_kind`]).
     pub fn kind(&self) -> Result<ImageKind, LayoutError> {
-        if self.root.join("index.json").is_file() {
-            Ok(ImageKind::OciLayout)
-        } else if self.root.join("manifest.json").is_file() {
-            Ok(ImageKind::DockerLegacy)
-        } else {
-            Err(LayoutError::NotAnImage {
-                path: self.root.clone(),
-            })
-        }
+        layout_kind(&self.root)
     }
 
     /// Where the blob named `digest` lives (`blobs/sha256/<hex>`).

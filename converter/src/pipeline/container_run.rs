@@ -137,10 +137,6 @@ fn env_overrides(env: &[String]) -> Result<Vec<String>, RunError> {
         .collect()
 }
 
-fn pid_alive(pid: u32) -> bool {
-    Path::new("/proc").join(pid.to_string()).exists()
-}
-
 /// The file `run` puts first into every run directory it creates: the only
 /// directories it ever removes are ones holding it.
 pub const RUN_MARKER: &str = ".xc-run";
@@ -171,7 +167,7 @@ fn claim_run_dir(layout: &build_farm::Layout, name: &ContainerName) -> Result<Pa
     let labels = dir.join("run.json");
     if let Ok(text) = std::fs::read_to_string(&labels) {
         if let Ok(l) = serde_json::from_str::<RunLabels>(&text) {
-            if l.pid != std::process::id() && pid_alive(l.pid) {
+            if l.pid != std::process::id() && crate::host::pid_alive(l.pid) {
                 return Err(RunError::NameInUse { name: name.to_string(), pid: l.pid, dir });
             }
         }

@@ -113,7 +113,7 @@ fn run(e: &crate::pipeline::container_run::RunError) -> i32 {
     match e {
         RunError::NameInUse { .. } | RunError::ProfileOfWrapped { .. } | RunError::NotARunDir { .. } | RunError::BadEnv { .. } | RunError::MemoryTooLarge { .. } | RunError::NoSmp { .. } | RunError::Wrapped(_) | RunError::Vm(_) => USAGE,
         RunError::Pack(p) => pack(p),
-        RunError::NoKernel { .. } | RunError::RunDir { .. } | RunError::Session(_) | RunError::Host(_) | RunError::Record(_) => HOST,
+        RunError::NoKernel { .. } | RunError::Token(_) | RunError::RunDir { .. } | RunError::Session(_) | RunError::Host(_) | RunError::Record(_) => HOST,
     }
 }
 

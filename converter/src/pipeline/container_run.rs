@@ -101,6 +101,8 @@ pub enum RunError {
     NoSmp { cpus: u32, config: PathBuf },
     #[error("{path} exists and was not made by `xc-convert run` (no {RUN_MARKER} in it): not removing it; pick another --name")]
     NotARunDir { path: PathBuf },
+    #[error("cannot get random bytes for the run's control-channel token from the OS")]
+    Token(#[source] std::io::Error),
     #[error("cannot set up run directory {path}")]
     RunDir { path: PathBuf, #[source] source: std::io::Error },
     #[error("the wrapped kernel image {path} is missing")]
@@ -246,7 +248,7 @@ pub fn run(ctx: &Context, req: &RunRequest) -> Result<ContainerRun, RunError> {
     // The whole argv travels (PID 1 replaces argv with `arg` lines); empty:
     // the spec's as wrapped.
     let argv_override = if req.entrypoint.is_some() || !req.args.is_empty() { m.spec.run_argv(req.entrypoint.as_deref(), &req.args) } else { Vec::new() };
-    let token = control::RunToken::new().map_err(|source| RunError::RunDir { path: run_dir.clone(), source })?;
+    let token = control::RunToken::new().map_err(RunError::Token)?;
     let outcome = session::run(SessionConfig {
         argv: argv.clone(),
         channels: channels.clone(),
